@@ -1,0 +1,56 @@
+# campaign-analytics: `make run` serves the visible sample on :8080, `make test` runs everything.
+# Every target sets up .venv first (Python >= 3.11 and make are all a fresh machine needs).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA_DIR ?= data/visible
+PORT   ?= 8080
+export PYTHONDONTWRITEBYTECODE := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup build run test lint golden bench docker-smoke clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(BIN)/.installed-bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $@
+
+setup: $(BIN)/.installed  ## create .venv and install the project with its test tools
+
+build: setup  ## build the rollups of DATA_DIR (default data/visible) into build/<dataset>
+	$(BIN)/campaign-analytics build --data-dir $(DATA_DIR)
+
+run: build  ## build, then serve DATA_DIR on http://127.0.0.1:$(PORT) with the fixture benchmarks
+	DATA_DIR=$(DATA_DIR) BENCHMARK_FIXTURES_FILE=$(DATA_DIR)/benchmarks.json \
+	  PYTHONPATH=python $(BIN)/uvicorn app:app --host 127.0.0.1 --port $(PORT)
+
+test: setup  ## lint, then every test (golden rollups of the visible sample included)
+	$(BIN)/ruff check python tests bench
+	$(BIN)/ruff format --check python tests bench
+	$(BIN)/python -m pytest -q
+
+lint: setup  ## ruff lint and format check
+	$(BIN)/ruff check python tests bench
+	$(BIN)/ruff format --check python tests bench
+
+golden: setup  ## rewrite tests/golden/visible/*.csv from a fresh build (review the diff!)
+	$(BIN)/python -m tests.golden --write
+
+bench: $(BIN)/.installed-bench  ## build and serving benchmarks at S and M scale; prints one table
+	$(BIN)/python -m bench.run --scales S M
+
+docker-smoke:  ## build python/Dockerfile with podman, run it, check /health and the cmp-001 example
+	bash scripts/docker-smoke.sh
+
+clean:  ## remove .venv, build outputs and caches
+	rm -rf $(VENV) build/* .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,63 @@
+"""Every error the project raises on purpose, and what it means to a caller.
+
+    CampaignAnalyticsError            base; `status_code` for HTTP, `exit_code` for the CLI
+    ├── ConfigError                   a setting is missing or malformed            (exit 1)
+    ├── InvalidSourceData             an input file breaks SPEC §2                 (exit 2)
+    ├── BuildError                    the build could not finish or check itself   (exit 1)
+    ├── RollupUnavailable             no published build can be served             (HTTP 503)
+    ├── CampaignNotFound              the campaign id is not in the rollups        (HTTP 404)
+    └── BenchmarkUnavailable          thresholds could not be had                  (HTTP 502)
+
+Domain code raises these; `api.py` has the one handler that turns them into
+`{"detail": "..."}` responses and `cli.py` the one place that turns them into exit codes.
+"""
+
+from __future__ import annotations
+
+
+class CampaignAnalyticsError(Exception):
+    """Base of the tree; the message is what a user sees, so it must say what and where."""
+
+    status_code = 500
+    exit_code = 1
+
+    @property
+    def detail(self) -> str:
+        return str(self)
+
+
+class ConfigError(CampaignAnalyticsError):
+    """An environment variable or argument is missing or cannot be used."""
+
+
+class InvalidSourceData(CampaignAnalyticsError):
+    """An input file is malformed; the message names the file, the line and the column."""
+
+    exit_code = 2
+
+
+class BuildError(CampaignAnalyticsError):
+    """The build failed for a reason other than bad input (I/O, a failed self-check)."""
+
+
+class RollupUnavailable(CampaignAnalyticsError):
+    """There is no loaded build to answer from."""
+
+    status_code = 503
+
+
+class CampaignNotFound(CampaignAnalyticsError):
+    """The campaign id is not one of the campaigns in the published build."""
+
+    status_code = 404
+
+    def __init__(self, campaign_id: str) -> None:
+        shown = campaign_id if len(campaign_id) <= 200 else campaign_id[:200] + "..."
+        super().__init__(f"campaign {shown!r} not found")
+        self.campaign_id = campaign_id
+
+
+class BenchmarkUnavailable(CampaignAnalyticsError):
+    """The benchmark service (or fixture) gave no usable thresholds; the message says why."""
+
+    status_code = 502

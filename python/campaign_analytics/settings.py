@@ -1,0 +1,96 @@
+"""Runtime configuration: one frozen dataclass, read from the environment only here.
+
+`Settings.from_env()` is called by `create_app()` and the CLI at call time (never at import),
+so tests build as many differently configured apps as they like in one process.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from campaign_analytics.errors import ConfigError
+
+DEFAULT_BENCHMARK_API_BASE = "http://127.0.0.1:8091"
+DEFAULT_BENCHMARK_TIMEOUT_SECONDS = 2.0
+
+
+def default_rollup_dir(dataset: str) -> Path:
+    """`build/<dataset>` relative to the working directory, as SPEC §6 says."""
+    return Path("build") / dataset
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    dataset: str
+    rollup_dir: Path
+    benchmark_fixtures_file: Path | None = None
+    benchmark_api_base: str = DEFAULT_BENCHMARK_API_BASE
+    benchmark_timeout_seconds: float = DEFAULT_BENCHMARK_TIMEOUT_SECONDS
+
+    @classmethod
+    def for_data(
+        cls,
+        data_dir: Path | str,
+        *,
+        dataset: str | None = None,
+        rollup_dir: Path | str | None = None,
+        benchmark_fixtures_file: Path | str | None = None,
+        benchmark_api_base: str = DEFAULT_BENCHMARK_API_BASE,
+        benchmark_timeout_seconds: float = DEFAULT_BENCHMARK_TIMEOUT_SECONDS,
+    ) -> Settings:
+        """Fill the defaults SPEC §6 derives from DATA_DIR (dataset name, rollup folder)."""
+        data = Path(data_dir)
+        name = dataset or data.resolve().name
+        return cls(
+            data_dir=data,
+            dataset=name,
+            rollup_dir=Path(rollup_dir) if rollup_dir else default_rollup_dir(name),
+            benchmark_fixtures_file=Path(benchmark_fixtures_file) if benchmark_fixtures_file else None,
+            benchmark_api_base=benchmark_api_base.rstrip("/"),
+            benchmark_timeout_seconds=benchmark_timeout_seconds,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = env.get("DATA_DIR", "").strip()
+        if not data_dir:
+            raise ConfigError("DATA_DIR is not set: point it at a folder of input files (e.g. data/visible)")
+        return cls.for_data(
+            data_dir,
+            dataset=env.get("DATASET") or None,
+            rollup_dir=env.get("ROLLUP_DIR") or None,
+            benchmark_fixtures_file=env.get("BENCHMARK_FIXTURES_FILE") or None,
+            benchmark_api_base=env.get("BENCHMARK_API_BASE") or DEFAULT_BENCHMARK_API_BASE,
+            benchmark_timeout_seconds=_positive_seconds(env.get("BENCHMARK_TIMEOUT_SECONDS")),
+        )
+
+
+def dataset_from_env(data_dir: Path, environ: Mapping[str, str] | None = None) -> str:
+    """DATASET if set, else the name of the data folder."""
+    env = os.environ if environ is None else environ
+    return env.get("DATASET") or data_dir.resolve().name
+
+
+def rollup_dir_from_env(dataset: str, environ: Mapping[str, str] | None = None) -> Path:
+    """ROLLUP_DIR if set, else the default for `dataset` (used by the CLI's --out default)."""
+    env = os.environ if environ is None else environ
+    value = env.get("ROLLUP_DIR")
+    return Path(value) if value else default_rollup_dir(dataset)
+
+
+def _positive_seconds(raw: str | None) -> float:
+    if raw is None or raw.strip() == "":
+        return DEFAULT_BENCHMARK_TIMEOUT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"BENCHMARK_TIMEOUT_SECONDS={raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"BENCHMARK_TIMEOUT_SECONDS={raw!r} must be a finite number > 0")
+    return value

@@ -1,0 +1,186 @@
+"""Reading and validating the input tables: every malformed input names file, line and column."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from campaign_analytics.errors import InvalidSourceData
+from campaign_analytics.sources import read_sources
+from tests.datasets import METRIC_COLUMNS, write_csv, write_dataset
+
+GOOD = ("2026-01-01", "cmp-1", "crt-1", "10", "2", "1", "1.50", "3")
+
+
+def metrics_error(tmp_path: Path, rows: list[tuple[str, ...]]) -> str:
+    data = write_dataset(tmp_path / "data", metrics=rows)
+    with pytest.raises(InvalidSourceData) as caught:
+        read_sources(data)
+    return str(caught.value)
+
+
+def with_cell(column: str, value: str) -> tuple[str, ...]:
+    row = list(GOOD)
+    row[METRIC_COLUMNS.index(column)] = value
+    return tuple(row)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("impressions", "12x", "'12x' is not a whole number"),
+        ("clicks", "-5", "'-5' is negative"),
+        ("conversions", "1.5", "'1.5' is not a whole number"),
+        ("conversions", "", "value is empty (a whole number >= 0 is required)"),
+        ("impressions", "99999999999999999999", "'99999999999999999999' is too large"),
+        ("spend", "abc", "'abc' is not a decimal number"),
+        ("spend", "-0.01", "'-0.01' is negative"),
+        ("spend", "1.1234567", "'1.1234567' has more than 6 decimal places"),
+        ("spend", "1e3", "'1e3' is not a decimal number"),
+        ("spend", "", "value is empty (a decimal number >= 0 is required)"),
+        ("revenue", "-2", "'-2' is negative"),
+        ("revenue", "NaN", "'NaN' is not a decimal number"),
+        ("metric_date", "2026-02-30", "'2026-02-30' is not a date (YYYY-MM-DD)"),
+        ("metric_date", "2026/01/01", "'2026/01/01' is not a date (YYYY-MM-DD)"),
+        ("metric_date", "2026-1-1", "'2026-1-1' is not a date (YYYY-MM-DD)"),
+        ("campaign_id", "", "value is empty (an id is required)"),
+        ("creator_id", "", "value is empty (an id is required)"),
+    ],
+)
+def test_a_bad_metrics_cell_is_named_by_file_line_and_column(
+    tmp_path: Path, column: str, value: str, problem: str
+) -> None:
+    message = metrics_error(tmp_path, [GOOD, GOOD, with_cell(column, value)])
+    assert message == f"campaign_daily_metrics.csv line 4, column {column}: {problem}"
+
+
+def test_the_first_problem_is_reported_and_the_rest_counted(tmp_path: Path) -> None:
+    rows = [GOOD, with_cell("spend", "x"), with_cell("clicks", "-1"), with_cell("clicks", "y")]
+    assert metrics_error(tmp_path, rows) == (
+        "campaign_daily_metrics.csv line 3, column spend: 'x' is not a decimal number (2 more problems in this file)"
+    )
+
+
+def test_quoted_line_breaks_move_the_line_numbers(tmp_path: Path) -> None:
+    data = write_dataset(
+        tmp_path / "data",
+        campaigns=[("cmp-1", "two\nlines"), ("cmp-2", "three\nline\nname"), ("cmp-1", "again")],
+    )
+    with pytest.raises(
+        InvalidSourceData,
+        match=r"^campaigns\.csv line 7, column campaign_id: duplicate id 'cmp-1' \(first on line 2\)$",
+    ):
+        read_sources(data)
+
+
+@pytest.mark.parametrize(("table", "column"), [("campaigns", "campaign_id"), ("creators", "creator_id")])
+def test_duplicate_and_empty_ids_fail(tmp_path: Path, table: str, column: str) -> None:
+    rows = {table: [("x-1", "A"), ("x-2", "B"), ("x-1", "C")]}
+    data = write_dataset(tmp_path / "dup", **rows)  # type: ignore[arg-type]
+    with pytest.raises(InvalidSourceData) as caught:
+        read_sources(data)
+    assert str(caught.value) == f"{table}.csv line 4, column {column}: duplicate id 'x-1' (first on line 2)"
+
+    rows = {table: [("x-1", "A"), ("", "B")]}
+    data = write_dataset(tmp_path / "empty", **rows)  # type: ignore[arg-type]
+    with pytest.raises(InvalidSourceData) as caught:
+        read_sources(data)
+    assert str(caught.value) == f"{table}.csv line 3, column {column}: value is empty (an id is required)"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data")
+    (data / "creators.csv").unlink()
+    with pytest.raises(InvalidSourceData, match=r"missing input file creators\.csv \(or creators\.parquet\)$"):
+        read_sources(data)
+
+
+def test_missing_column(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data")
+    write_csv(data / "campaign_daily_metrics.csv", METRIC_COLUMNS[:-1], [GOOD[:-1]])
+    with pytest.raises(InvalidSourceData) as caught:
+        read_sources(data)
+    assert str(caught.value) == (
+        "campaign_daily_metrics.csv line 1: missing column 'revenue' (found: "
+        "metric_date, campaign_id, creator_id, impressions, clicks, conversions, spend)"
+    )
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data")
+    (data / "campaigns.csv").write_bytes(b"")
+    with pytest.raises(InvalidSourceData, match=r"^campaigns\.csv line 1: the file is empty"):
+        read_sources(data)
+
+
+def test_a_row_with_too_many_fields(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data", metrics=[GOOD])
+    with (data / "campaign_daily_metrics.csv").open("a") as handle:
+        handle.write(",".join(GOOD) + ",extra\n")
+    with pytest.raises(
+        InvalidSourceData, match=r"^campaign_daily_metrics\.csv line 3: 9 fields where the header has 8$"
+    ):
+        read_sources(data)
+
+
+def test_invalid_utf8(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data")
+    (data / "creators.csv").write_bytes(b"creator_id,creator_name\ncrt-1,Ann\ncrt-2,B\xffb\n")
+    with pytest.raises(InvalidSourceData, match=r"^creators\.csv line 3: not valid UTF-8 \(byte 0xff\)$"):
+        read_sources(data)
+
+
+def test_both_csv_and_parquet_of_one_table(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data")
+    pl.DataFrame({"campaign_id": ["cmp-1"], "campaign_name": ["One"]}).write_parquet(data / "campaigns.parquet")
+    with pytest.raises(InvalidSourceData, match=r"both campaigns\.csv and campaigns\.parquet are present"):
+        read_sources(data)
+
+
+def test_extra_columns_are_ignored_and_values_typed(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data")
+    write_csv(
+        data / "campaign_daily_metrics.csv",
+        ("note", *METRIC_COLUMNS),
+        [("hi", *GOOD), ("", "2026-01-02", "cmp-1", "crt-1", "0", "0", "0", "0.000001", "")],
+    )
+    metrics = read_sources(data).metrics
+    assert metrics.columns == [
+        "metric_date",
+        "campaign_id",
+        "creator_id",
+        "impressions",
+        "clicks",
+        "conversions",
+        "spend_micros",
+        "revenue_micros",
+    ]
+    assert metrics.select("spend_micros", "revenue_micros").rows() == [(1_500_000, 3_000_000), (1, None)]
+
+
+def test_parquet_inputs_are_read_with_the_same_rules(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "data")
+    (data / "campaign_daily_metrics.csv").unlink()
+    frame = pl.DataFrame(
+        {
+            "metric_date": [date(2026, 1, 1), date(2026, 1, 2)],
+            "campaign_id": ["cmp-1", "cmp-1"],
+            "creator_id": ["crt-1", "crt-1"],
+            "impressions": [10, 20],
+            "clicks": [1, 2],
+            "conversions": [0, 1],
+            "spend": [0.1, 2.675],  # floats are read as the decimals they print as
+            "revenue": [None, 1.005],
+        }
+    )
+    frame.write_parquet(data / "campaign_daily_metrics.parquet")
+    metrics = read_sources(data).metrics
+    assert metrics.select("spend_micros", "revenue_micros").rows() == [(100_000, None), (2_675_000, 1_005_000)]
+
+    frame.with_columns(pl.Series("clicks", [1, -2])).write_parquet(data / "campaign_daily_metrics.parquet")
+    with pytest.raises(InvalidSourceData) as caught:
+        read_sources(data)
+    assert str(caught.value) == "campaign_daily_metrics.parquet row 2, column clicks: '-2' is negative"
