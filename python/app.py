@@ -1,0 +1,3 @@
+from campaign_analytics.api import create_app
+
+app = create_app()

@@ -1,0 +1,171 @@
+"""Thresholds from the fixture file and from a real HTTP service: every failure is one error."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from campaign_analytics.anomalies import Thresholds
+from campaign_analytics.benchmarks import FixtureBenchmarks, HttpBenchmarks, decode_json, parse_thresholds
+from campaign_analytics.errors import BenchmarkUnavailable
+from tests.stub_benchmarks import StubBenchmarks, closed_port_url
+
+TIMEOUT = 0.5
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"<html>", "body is not JSON"),
+        (b"", "body is not JSON"),
+        (b'{"min_ctr": NaN, "min_roas": 1}', "body is not JSON"),
+        (b'{"min_ctr": Infinity, "min_roas": 1}', "body is not JSON"),
+        (b"[0.1, 2]", "expected a JSON object, got an array"),
+        (b"null", "expected a JSON object, got null"),
+        (b'{"min_ctr": 0.03}', "key 'min_roas' is missing"),
+        (b'{"min_roas": 1}', "key 'min_ctr' is missing"),
+        (b'{"min_ctr": true, "min_roas": 1}', "min_ctr is a boolean, not a number"),
+        (b'{"min_ctr": "0.03", "min_roas": 1}', "min_ctr is a string, not a number"),
+        (b'{"min_ctr": null, "min_roas": 1}', "min_ctr is null, not a number"),
+        (b'{"min_ctr": 0.03, "min_roas": -1}', "min_roas is -1, not a finite number >= 0"),
+        (b'{"min_ctr": 1e999, "min_roas": 1}', "min_ctr is 1E+999, not a finite number >= 0"),
+    ],
+)
+def test_bad_threshold_bodies_are_refused_with_a_reason(body: bytes, problem: str) -> None:
+    with pytest.raises(BenchmarkUnavailable) as caught:
+        parse_thresholds(decode_json(body, "svc"), "svc")
+    assert str(caught.value).startswith(f"svc: {problem}")
+
+
+def test_thresholds_keep_the_written_decimal() -> None:
+    parsed = parse_thresholds(decode_json(b'{"min_ctr": 0.07, "min_roas": 3, "extra": "ignored"}', "x"), "x")
+    assert parsed == Thresholds(Decimal("0.07"), Decimal(3))
+
+
+# --- fixture mode ----------------------------------------------------------------------------
+
+
+def test_fixture_file_answers_and_sees_edits(tmp_path: Path) -> None:
+    path = tmp_path / "benchmarks.json"
+    path.write_text(json.dumps({"cmp-1": {"min_ctr": 0.03, "min_roas": 2.5}}))
+    source = FixtureBenchmarks(path)
+    assert asyncio.run(source.thresholds("cmp-1")) == Thresholds(Decimal("0.03"), Decimal("2.5"))
+    assert asyncio.run(source.health()) == "fixture"
+
+    path.write_text(json.dumps({"cmp-1": {"min_ctr": 0.05, "min_roas": 1}}))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))  # a new mtime even on coarse clocks
+    assert asyncio.run(source.thresholds("cmp-1")) == Thresholds(Decimal("0.05"), Decimal(1))
+
+
+@pytest.mark.parametrize(
+    ("content", "campaign", "problem"),
+    [
+        (None, "cmp-1", "cannot be read (No such file or directory)"),
+        ("{not json", "cmp-1", "body is not JSON"),
+        ("[1]", "cmp-1", "expected an object of campaign ids, got an array"),
+        ('{"cmp-1": {"min_ctr": "x", "min_roas": 1}}', "cmp-1", "campaign 'cmp-1': min_ctr is a string, not a number"),
+        ('{"cmp-1": {"min_ctr": 0.1, "min_roas": 1}}', "cmp-2", "has no thresholds for campaign 'cmp-2'"),
+    ],
+)
+def test_fixture_failures(tmp_path: Path, content: str | None, campaign: str, problem: str) -> None:
+    path = tmp_path / "benchmarks.json"
+    if content is not None:
+        path.write_text(content)
+    source = FixtureBenchmarks(path)
+    with pytest.raises(BenchmarkUnavailable, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        asyncio.run(source.thresholds(campaign))
+    expected_health = "fixture" if campaign == "cmp-2" else "error"
+    assert asyncio.run(source.health()) == expected_health
+
+
+# --- HTTP mode, against a real server on 127.0.0.1 -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubBenchmarks]:
+    with StubBenchmarks(
+        {"cmp-1": {"min_ctr": 0.03, "min_roas": 2.5}, "a/b c?": {"min_ctr": 0, "min_roas": 0}}
+    ) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def reset(request: pytest.FixtureRequest) -> None:
+    if "stub" in request.fixturenames:
+        request.getfixturevalue("stub").behave()
+
+
+def fetch(base: str, campaign_id: str = "cmp-1") -> Thresholds:
+    async def go() -> Thresholds:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            return await HttpBenchmarks(client, base, TIMEOUT).thresholds(campaign_id)
+
+    return asyncio.run(go())
+
+
+def test_http_thresholds(stub: StubBenchmarks) -> None:
+    assert fetch(stub.url) == Thresholds(Decimal("0.03"), Decimal("2.5"))
+
+
+def test_campaign_ids_are_url_encoded(stub: StubBenchmarks) -> None:
+    assert fetch(stub.url, "a/b c?") == Thresholds(Decimal(0), Decimal(0))
+    assert stub.requests[-1] == "/benchmarks/a%2Fb%20c%3F"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "problem"),
+    [
+        ({"status": 404}, "HTTP 404, no thresholds for campaign 'cmp-1'"),
+        ({"status": 500}, "HTTP 500"),
+        ({"status": 503}, "HTTP 503"),
+        ({"body": b"<html>oops</html>"}, "body is not JSON (Expecting value: line 1 column 1 (char 0))"),
+        ({"body": b'"0.03"'}, "expected a JSON object, got a string"),
+        ({"body": b'{"min_ctr": 0.03}'}, "key 'min_roas' is missing"),
+        ({"body": b'{"min_ctr": false, "min_roas": 1}'}, "min_ctr is a boolean, not a number"),
+        ({"body": b'{"min_ctr": 0.1, "min_roas": "2"}'}, "min_roas is a string, not a number"),
+        ({"body": b'{"min_ctr": -0.1, "min_roas": 2}'}, "min_ctr is -0.1, not a finite number >= 0"),
+        ({"body": b" " * 70_000 + b"{}"}, "body is larger than 65536 bytes"),
+        ({"delay": 2 * TIMEOUT}, f"timed out after {TIMEOUT:g} s"),
+        ({"drip": TIMEOUT / 5}, f"timed out after {TIMEOUT:g} s"),  # each byte in time, the whole too slow
+    ],
+)
+def test_http_failures_become_one_error_saying_what_went_wrong(
+    stub: StubBenchmarks, behaviour: dict[str, object], problem: str
+) -> None:
+    stub.behave(**behaviour)  # type: ignore[arg-type]
+    started = time.monotonic()
+    with pytest.raises(BenchmarkUnavailable) as caught:
+        fetch(stub.url)
+    assert str(caught.value) == f"benchmark service GET {stub.url}/benchmarks/cmp-1: {problem}"
+    assert time.monotonic() - started < 3 * TIMEOUT
+
+
+def test_unreachable_service() -> None:
+    base = closed_port_url()
+    with pytest.raises(
+        BenchmarkUnavailable, match=r"benchmark service GET .*/benchmarks/cmp-1: unreachable \(ConnectError"
+    ):
+        fetch(base)
+
+
+def test_http_health(stub: StubBenchmarks) -> None:
+    async def health(base: str) -> str:
+        async with httpx.AsyncClient() as client:
+            return await HttpBenchmarks(client, base, TIMEOUT).health()
+
+    assert asyncio.run(health(stub.url)) == "ok"
+    stub.behave(health_status=404)  # any answer below 500 means the service is there
+    assert asyncio.run(health(stub.url)) == "ok"
+    stub.behave(health_status=500)
+    assert asyncio.run(health(stub.url)) == "error"
+    stub.behave(health_delay=2 * TIMEOUT)
+    assert asyncio.run(health(stub.url)) == "error"
+    assert asyncio.run(health(closed_port_url())) == "error"
