@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA_DIR ?= data/visible
 PORT   ?= 8080
+LINTED := python tests $(wildcard bench scripts)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
@@ -35,13 +36,13 @@ run: build  ## build, then serve DATA_DIR on http://127.0.0.1:$(PORT) with the f
 	  PYTHONPATH=python $(BIN)/uvicorn app:app --host 127.0.0.1 --port $(PORT)
 
 test: setup  ## lint, then every test (golden rollups of the visible sample included)
-	$(BIN)/ruff check python tests bench
-	$(BIN)/ruff format --check python tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/python -m pytest -q
 
 lint: setup  ## ruff lint and format check
-	$(BIN)/ruff check python tests bench
-	$(BIN)/ruff format --check python tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 golden: setup  ## rewrite tests/golden/visible/*.csv from a fresh build (review the diff!)
 	$(BIN)/python -m tests.golden --write
