@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow
 
 from campaign_analytics import __version__
 from campaign_analytics.errors import BuildError, InvalidSourceData
@@ -118,7 +117,6 @@ def build(
                 "campaign_analytics": __version__,
                 "python": platform.python_version(),
                 "polars": pl.__version__,
-                "pyarrow": pyarrow.__version__,
             },
         }
         published = publish(rollup_dir, rollups, manifest)
