@@ -9,7 +9,9 @@
 --           spend_micros, revenue_micros)      money in exact integer millionths; revenue may be null
 --
 -- numbers (SPEC §3):
---   *_micros      exact sums; null revenue counts as 0; summed as hugeint so nothing wraps
+--   *_micros      exact sums; null revenue counts as 0. Sums are bigint: before trusting
+--                 them the build checks that each column's grand total fits, so no
+--                 group's can wrap. The rounding arithmetic below is done in hugeint.
 --   total_spend   total_spend_micros rounded half-up to cents: (micros + 5000) div 10000, / 100
 --                 (the division is done in decimal: polars turns a float division by a
 --                 constant into a multiplication, which prints 0.0991 as 0.09910000000000001)
@@ -28,11 +30,11 @@ known_metrics as (
 metric_totals as (
     select
         campaign_id,
-        sum(cast(impressions as hugeint)) as total_impressions,
-        sum(cast(clicks as hugeint)) as total_clicks,
-        sum(cast(conversions as hugeint)) as total_conversions,
-        sum(cast(spend_micros as hugeint)) as total_spend_micros,
-        sum(cast(coalesce(revenue_micros, 0) as hugeint)) as total_revenue_micros
+        sum(impressions) as total_impressions,
+        sum(clicks) as total_clicks,
+        sum(conversions) as total_conversions,
+        sum(spend_micros) as total_spend_micros,
+        sum(coalesce(revenue_micros, 0)) as total_revenue_micros
     from known_metrics
     group by campaign_id
 ),
@@ -58,19 +60,19 @@ select
     total_conversions,
     total_spend_micros,
     total_revenue_micros,
-    cast(cast(div(total_spend_micros + 5000, 10000) as decimal(38, 0)) / 100 as double) as total_spend,
-    cast(cast(div(total_revenue_micros + 5000, 10000) as decimal(38, 0)) / 100 as double) as total_revenue,
+    cast(cast(div(cast(total_spend_micros as hugeint) + 5000, 10000) as decimal(38, 0)) / 100 as double) as total_spend,
+    cast(cast(div(cast(total_revenue_micros as hugeint) + 5000, 10000) as decimal(38, 0)) / 100 as double) as total_revenue,
     case
         when total_impressions = 0 then 0.0
-        else cast(cast(div(20000 * total_clicks + total_impressions, 2 * total_impressions) as decimal(38, 0)) / 10000 as double)
+        else cast(cast(div(20000 * cast(total_clicks as hugeint) + total_impressions, 2 * cast(total_impressions as hugeint)) as decimal(38, 0)) / 10000 as double)
     end as ctr,
     case
         when total_clicks = 0 then 0.0
-        else cast(cast(div(20000 * total_conversions + total_clicks, 2 * total_clicks) as decimal(38, 0)) / 10000 as double)
+        else cast(cast(div(20000 * cast(total_conversions as hugeint) + total_clicks, 2 * cast(total_clicks as hugeint)) as decimal(38, 0)) / 10000 as double)
     end as cvr,
     case
         when total_spend_micros = 0 then 0.0
-        else cast(cast(div(20000 * total_revenue_micros + total_spend_micros, 2 * total_spend_micros) as decimal(38, 0)) / 10000 as double)
+        else cast(cast(div(20000 * cast(total_revenue_micros as hugeint) + total_spend_micros, 2 * cast(total_spend_micros as hugeint)) as decimal(38, 0)) / 10000 as double)
     end as roas
 from campaign_totals
 order by campaign_id

@@ -20,11 +20,11 @@ day_totals as (
     select
         campaign_id,
         metric_date,
-        sum(cast(impressions as hugeint)) as total_impressions,
-        sum(cast(clicks as hugeint)) as total_clicks,
-        sum(cast(conversions as hugeint)) as total_conversions,
-        sum(cast(spend_micros as hugeint)) as total_spend_micros,
-        sum(cast(coalesce(revenue_micros, 0) as hugeint)) as total_revenue_micros
+        sum(impressions) as total_impressions,
+        sum(clicks) as total_clicks,
+        sum(conversions) as total_conversions,
+        sum(spend_micros) as total_spend_micros,
+        sum(coalesce(revenue_micros, 0)) as total_revenue_micros
     from known_metrics
     group by campaign_id, metric_date
 )
@@ -39,11 +39,11 @@ select
     total_revenue_micros,
     case
         when total_impressions = 0 then 0.0
-        else cast(cast(div(20000 * total_clicks + total_impressions, 2 * total_impressions) as decimal(38, 0)) / 10000 as double)
+        else cast(cast(div(20000 * cast(total_clicks as hugeint) + total_impressions, 2 * cast(total_impressions as hugeint)) as decimal(38, 0)) / 10000 as double)
     end as ctr,
     case
         when total_spend_micros = 0 then 0.0
-        else cast(cast(div(20000 * total_revenue_micros + total_spend_micros, 2 * total_spend_micros) as decimal(38, 0)) / 10000 as double)
+        else cast(cast(div(20000 * cast(total_revenue_micros as hugeint) + total_spend_micros, 2 * cast(total_spend_micros as hugeint)) as decimal(38, 0)) / 10000 as double)
     end as roas
 from day_totals
 order by campaign_id, metric_date

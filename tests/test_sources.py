@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from campaign_analytics.errors import InvalidSourceData
-from campaign_analytics.sources import read_sources
+from campaign_analytics.sources import METRICS, Column, Kind, _problem, _valid, read_sources
 from tests.datasets import METRIC_COLUMNS, write_csv, write_dataset
 
 GOOD = ("2026-01-01", "cmp-1", "crt-1", "10", "2", "1", "1.50", "3")
@@ -147,7 +147,7 @@ def test_extra_columns_are_ignored_and_values_typed(tmp_path: Path) -> None:
         ("note", *METRIC_COLUMNS),
         [("hi", *GOOD), ("", "2026-01-02", "cmp-1", "crt-1", "0", "0", "0", "0.000001", "")],
     )
-    metrics = read_sources(data).metrics
+    metrics = read_sources(data).metrics.collect()
     assert metrics.columns == [
         "metric_date",
         "campaign_id",
@@ -177,10 +177,36 @@ def test_parquet_inputs_are_read_with_the_same_rules(tmp_path: Path) -> None:
         }
     )
     frame.write_parquet(data / "campaign_daily_metrics.parquet")
-    metrics = read_sources(data).metrics
+    metrics = read_sources(data).metrics.collect()
     assert metrics.select("spend_micros", "revenue_micros").rows() == [(100_000, None), (2_675_000, 1_005_000)]
 
     frame.with_columns(pl.Series("clicks", [1, -2])).write_parquet(data / "campaign_daily_metrics.parquet")
     with pytest.raises(InvalidSourceData) as caught:
         read_sources(data)
     assert str(caught.value) == "campaign_daily_metrics.parquet row 2, column clicks: '-2' is negative"
+
+
+TRICKY = {
+    "metric_date": ["2026-01-03", "2026-1-3", "2026-02-30", "+2026-01-03", "20260103", " 2026-01-03", "", None],
+    "campaign_id": ["c", "", " ", None, "ü"],
+    "creator_id": ["c", "", None],
+    "impressions": ["5", "+5", "-0", "-5", "05", " 5", "5.0", "1e3", "", None, "99999999999999999999", "٣"],
+    "clicks": ["0"],
+    "conversions": ["0"],
+    "spend": ["1.5", "1.", ".5", "-0.5", "1e3", "1.1234567", "1.123456", "00.10", "", None, "NaN", "9" * 20],
+    "revenue": ["1.5", "", None, "-1", "1.1234567", "x"],
+}
+
+
+@pytest.mark.parametrize("column", [c for c in METRICS.columns if c.name in TRICKY])
+def test_the_fast_audit_and_the_exact_messages_flag_the_same_cells(column: Column) -> None:
+    """The streaming audit (_valid) decides; the error path (_problem) explains. They must agree."""
+    frame = pl.DataFrame({column.name: pl.Series(TRICKY[column.name], dtype=pl.String)})
+    native = frame.with_columns(pl.col(column.name).cast(pl.Int64, strict=False)) if column.kind is Kind.COUNT else None
+    for table in (frame, native):
+        if table is None:
+            continue
+        dtype = table.schema[column.name]
+        checked = table.select(valid=_valid(column, dtype), problem=_problem(column, dtype), value=pl.col(column.name))
+        for row in checked.iter_rows(named=True):
+            assert row["valid"] is (row["problem"] is None), row

@@ -44,7 +44,7 @@ from campaign_analytics.manifest import (
     sha256_file,
     sql_files,
 )
-from campaign_analytics.sources import Sources, read_sources
+from campaign_analytics.sources import Sources, open_sources
 
 # The key of each rollup: checked unique before anything is published.
 ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
@@ -60,7 +60,8 @@ BASE_TOTALS = (
     "total_spend_micros",
     "total_revenue_micros",
 )
-KEEP_OLD_BUILDS = 1  # besides `current`, keep the one before it for readers still holding it
+KEEP_OLD_BUILDS = 1
+_INT64_MAX = 2**63 - 1  # besides `current`, keep the one before it for readers still holding it
 
 
 @dataclass(frozen=True)
@@ -103,48 +104,82 @@ def build(
             published = find_published(rollup_dir)
             if published is not None and is_current(published, data_dir, sql_dir):
                 return BuildResult(published, time.perf_counter() - started, skipped=True)
-        sources = read_sources(data_dir)
-        rollups = run_sql(sources, sql_dir)
-        check_rollups(rollups)
-        inputs = {name: describe_input(path) | {"rows": _rows(sources, name)} for name, path in sources.files.items()}
+        sources = open_sources(data_dir)
+        computed = compute(sources, sql_dir)
+        check_rollups(computed.rollups)
+        rows = {
+            "campaigns": sources.campaigns.height,
+            "creators": sources.creators.height,
+            "campaign_daily_metrics": computed.metric_rows,
+        }
+        inputs = {name: describe_input(path) | {"rows": rows[name]} for name, path in sources.files.items()}
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "dataset": dataset or data_dir.resolve().name,
             "inputs": inputs,
             "sql": {name: sha256_file(path) for name, path in sql_files(sql_dir).items()},
-            "data_quality": data_quality(sources),
+            "data_quality": computed.data_quality,
             "versions": {
                 "campaign_analytics": __version__,
                 "python": platform.python_version(),
                 "polars": pl.__version__,
             },
         }
-        published = publish(rollup_dir, rollups, manifest)
+        published = publish(rollup_dir, computed.rollups, manifest)
     return BuildResult(published, time.perf_counter() - started)
 
 
-def run_sql(sources: Sources, sql_dir: Path = SQL_DIR) -> dict[str, pl.DataFrame]:
-    """Run every rollup's SQL file over the sources; totals come back as exact Int64."""
+@dataclass(frozen=True)
+class Computed:
+    rollups: dict[str, pl.DataFrame]
+    data_quality: dict[str, int]
+    metric_rows: int
+
+
+def compute(sources: Sources, sql_dir: Path = SQL_DIR) -> Computed:
+    """Every rollup's SQL, the metrics audit and the data-quality counts, in one streaming pass.
+
+    The three SQL plans, the audit and the data-quality plan share one scan of the metrics
+    file; polars runs them together on its streaming engine, so memory follows the size of the
+    aggregates, not of the input. Nothing is trusted until the audit says every cell was valid.
+    """
     context = pl.SQLContext(
         campaigns=sources.campaigns.lazy(),
         creators=sources.creators.lazy(),
-        metrics=sources.metrics.lazy(),
+        metrics=sources.metrics,
     )
     plans = [context.execute(path.read_text(encoding="utf-8")) for path in sql_files(sql_dir).values()]
-    frames = pl.collect_all(plans)
-    return {name: _narrow_totals(name, frame) for name, frame in zip(ROLLUPS, frames, strict=True)}
-
-
-def _narrow_totals(name: str, frame: pl.DataFrame) -> pl.DataFrame:
-    """The SQL sums in hugeint so nothing wraps; a total that does not fit Int64 is bad input."""
-    wide = [c for c, t in frame.schema.items() if t == pl.Int128]
     try:
-        return frame.with_columns(pl.col(wide).cast(pl.Int64, strict=True))
-    except pl.exceptions.InvalidOperationError:
-        raise InvalidSourceData(
-            f"campaign_daily_metrics: a total in {name} exceeds 2^63-1 (in micros for money); "
-            "the input values are too large to add up exactly"
-        ) from None
+        *frames, audit, quality = pl.collect_all([*plans, sources.audit, quality_plan(sources)], engine="streaming")
+    except pl.exceptions.PolarsError as exc:  # the metrics file could not be parsed
+        raise sources.explain_scan_error(exc) from None
+    audit_row = audit.row(0, named=True)
+    sources.check_audit(audit_row)
+    _check_sums_fit(audit_row)
+    return Computed(
+        rollups={
+            name: frame.with_columns(pl.col(pl.Int128).cast(pl.Int64))
+            for name, frame in zip(ROLLUPS, frames, strict=True)
+        },
+        data_quality={k: int(v) for k, v in quality.row(0, named=True).items()},
+        metric_rows=int(audit_row["rows"]),
+    )
+
+
+def run_sql(sources: Sources, sql_dir: Path = SQL_DIR) -> dict[str, pl.DataFrame]:
+    """The rollups alone (tests run each SQL file on a few rows this way)."""
+    return compute(sources, sql_dir).rollups
+
+
+def _check_sums_fit(audit: dict[str, int]) -> None:
+    """Every total is a sum of non-negative values, so none exceeds its column's grand total:
+    if each grand total fits Int64, so does every rollup total. Checked on the audit's sums."""
+    for key, total in audit.items():
+        if key.startswith("sum_") and total is not None and total > _INT64_MAX:
+            raise InvalidSourceData(
+                f"campaign_daily_metrics: the {key.removeprefix('sum_')} column adds up to {total}, "
+                f"more than 2^63-1; the input values are too large to add up exactly"
+            )
 
 
 def check_rollups(rollups: dict[str, pl.DataFrame]) -> None:
@@ -170,33 +205,27 @@ def check_rollups(rollups: dict[str, pl.DataFrame]) -> None:
                 )
 
 
-def data_quality(sources: Sources) -> dict[str, int]:
-    """Counts of what the build accepted but an analyst should know about (SPEC §2)."""
-    metrics = sources.metrics
-    campaign_ids = sources.campaigns.select("campaign_id")
-    known = metrics.join(campaign_ids, on="campaign_id", how="semi")
-    orphans = metrics.join(campaign_ids, on="campaign_id", how="anti")
-    unknown_creators = known.join(sources.creators.select("creator_id"), on="creator_id", how="anti")
-    keys = known.select(pl.struct("metric_date", "campaign_id", "creator_id").alias("key"))["key"]
-    repeated = keys.is_duplicated()
-    return {
-        "orphan_campaign_rows": orphans.height,
-        "orphan_campaign_ids": orphans["campaign_id"].n_unique(),
-        "unknown_creator_rows": unknown_creators.height,
-        "unknown_creator_ids": unknown_creators["creator_id"].n_unique(),
-        "clicks_above_impressions_rows": known.filter(pl.col("clicks") > pl.col("impressions")).height,
-        "conversions_above_clicks_rows": known.filter(pl.col("conversions") > pl.col("clicks")).height,
-        "duplicate_key_rows_summed": int(repeated.sum()),
-        "duplicate_keys": keys.filter(repeated).n_unique(),
-    }
+def quality_plan(sources: Sources) -> pl.LazyFrame:
+    """One row of counts an analyst should know about, accepted by the build (SPEC §2).
 
-
-def _rows(sources: Sources, table: str) -> int:
-    return {
-        "campaigns": sources.campaigns.height,
-        "creators": sources.creators.height,
-        "campaign_daily_metrics": sources.metrics.height,
-    }[table]
+    Rows of unknown campaigns are counted (and excluded by the SQL); the other counts are
+    over rows of known campaigns. `duplicate_key_rows_summed` is rows minus distinct
+    (date, campaign, creator) keys: the rows that were added into another. Distinct keys are
+    counted by their 64-bit hash, so the streaming pass holds 8 bytes per key, not the key.
+    """
+    known = pl.col("campaign_id").is_in(sources.campaigns["campaign_id"].implode())
+    known_creator = pl.col("creator_id").is_in(sources.creators["creator_id"].implode())
+    unknown_creator = known & ~known_creator
+    return sources.metrics.select(
+        orphan_campaign_rows=(~known).sum(),
+        orphan_campaign_ids=pl.col("campaign_id").filter(~known).n_unique(),
+        unknown_creator_rows=unknown_creator.sum(),
+        unknown_creator_ids=pl.col("creator_id").filter(unknown_creator).n_unique(),
+        clicks_above_impressions_rows=(known & (pl.col("clicks") > pl.col("impressions"))).sum(),
+        conversions_above_clicks_rows=(known & (pl.col("conversions") > pl.col("clicks"))).sum(),
+        duplicate_key_rows_summed=known.sum()
+        - pl.struct("metric_date", "campaign_id", "creator_id").filter(known).hash(seed=0).n_unique(),
+    )
 
 
 # --- publishing ----------------------------------------------------------------------------

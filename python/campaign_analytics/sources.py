@@ -8,6 +8,11 @@ polars expressions, so that a bad cell can be reported by file, line and column:
 
 Money is converted to exact integer micros (millionths): `spend` -> `spend_micros`,
 `revenue` -> `revenue_micros` (null when the cell is empty). No float ever holds money.
+
+The small tables are read and checked eagerly. The metrics table can be large, so
+`open_sources` only plans it: a lazy scan whose typed columns feed the SQL, and an `audit`
+(one row: row count, bad cells per column, column totals) computed in the same streaming pass.
+Only when the audit finds a bad cell is the file read again, eagerly, to name line and column.
 """
 
 from __future__ import annotations
@@ -86,12 +91,32 @@ TABLES: tuple[TableSpec, ...] = (CAMPAIGNS, CREATORS, METRICS)
 
 @dataclass(frozen=True)
 class Sources:
-    """The three validated tables, typed, plus the files they came from."""
+    """The input tables: campaigns and creators checked and typed, metrics planned lazily.
+
+    `metrics` is typed but not yet trusted: collect `audit` with it and pass the row to
+    `check_audit`, which raises InvalidSourceData naming the first bad cell.
+    """
 
     campaigns: pl.DataFrame
     creators: pl.DataFrame
-    metrics: pl.DataFrame
+    metrics: pl.LazyFrame
+    audit: pl.LazyFrame
     files: dict[str, Path]
+
+    def check_audit(self, audit: dict[str, int]) -> None:
+        if any(audit[c.name] for c in METRICS.columns if c.name in audit):
+            read_table(self.files[METRICS.name], METRICS)  # raises, naming the first bad cell
+            bad = {c: n for c, n in audit.items() if c in METRICS.column_names and n}
+            raise InvalidSourceData(f"{self.files[METRICS.name].name}: bad values in {bad}")
+
+    def explain_scan_error(self, exc: Exception) -> InvalidSourceData:
+        """A parse error polars raised while streaming the metrics file, with its line."""
+        path = self.files[METRICS.name]
+        try:
+            read_table(path, METRICS)
+        except InvalidSourceData as precise:
+            return precise
+        return InvalidSourceData(f"{path.name}: cannot be read: {exc}")
 
 
 def locate(data_dir: Path, spec: TableSpec) -> Path:
@@ -106,17 +131,41 @@ def locate(data_dir: Path, spec: TableSpec) -> Path:
     return found[0]
 
 
-def read_sources(data_dir: Path) -> Sources:
+def open_sources(data_dir: Path) -> Sources:
+    """Check and read the small tables; plan the metrics scan and its audit."""
     if not data_dir.is_dir():
         raise InvalidSourceData(f"{data_dir}: DATA_DIR is not a folder")
     files = {spec.name: locate(data_dir, spec) for spec in TABLES}
-    frames = {spec.name: read_table(files[spec.name], spec) for spec in TABLES}
+    raw = _scan(files[METRICS.name], METRICS)
+    schema = raw.collect_schema()
+    columns = METRICS.columns
     return Sources(
-        campaigns=frames[CAMPAIGNS.name],
-        creators=frames[CREATORS.name],
-        metrics=frames[METRICS.name],
+        campaigns=read_table(files[CAMPAIGNS.name], CAMPAIGNS),
+        creators=read_table(files[CREATORS.name], CREATORS),
+        metrics=raw.select(_value(c, schema[c.name]) for c in columns),
+        audit=raw.select(
+            pl.len().alias("rows"),
+            *(_valid(c, schema[c.name]).not_().sum().alias(c.name) for c in columns if c.kind is not Kind.TEXT),
+            # the sums the SQL will make can only overflow if the whole column's sum does
+            *(_value(c, schema[c.name]).cast(pl.Int128).sum().alias(f"sum_{c.output_name}") for c in _summed(columns)),
+        ),
         files=files,
     )
+
+
+def read_sources(data_dir: Path) -> Sources:
+    """`open_sources`, with the metrics audit collected and checked (for small inputs and tests)."""
+    sources = open_sources(data_dir)
+    try:
+        audit = sources.audit.collect().row(0, named=True)
+    except pl.exceptions.PolarsError as exc:
+        raise sources.explain_scan_error(exc) from None
+    sources.check_audit(audit)
+    return sources
+
+
+def _summed(columns: Sequence[Column]) -> list[Column]:
+    return [c for c in columns if c.kind in (Kind.COUNT, Kind.MONEY, Kind.OPTIONAL_MONEY)]
 
 
 def read_table(path: Path, spec: TableSpec) -> pl.DataFrame:
@@ -129,42 +178,59 @@ def read_table(path: Path, spec: TableSpec) -> pl.DataFrame:
 
 
 def _read_csv(path: Path, spec: TableSpec) -> pl.DataFrame:
+    _require_columns(path, "line 1: ", _csv_header(path), spec)
     try:
-        header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
-    except pl.exceptions.NoDataError:
-        raise InvalidSourceData(f"{path.name} line 1: the file is empty (a header row is required)") from None
+        # every column as text, so a bad cell can be named; conversion happens in _convert
+        return pl.read_csv(path, columns=spec.column_names, infer_schema=False)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InvalidSourceData(_diagnose_csv(path, None) or f"{path.name}: cannot be read as CSV: {exc}") from None
-    _require_columns(path, "line 1: ", header, spec)
-    try:
-        return pl.read_csv(
-            path,
-            columns=spec.column_names,
-            infer_schema=False,  # every column as text; conversion happens in _convert
-        )
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        message = _diagnose_csv(path, len(header))
+        message = _diagnose_csv(path, len(_csv_header(path)))
         raise InvalidSourceData(message or f"{path.name}: cannot be read as CSV: {exc}") from None
 
 
 def _read_parquet(path: Path, spec: TableSpec) -> pl.DataFrame:
     try:
-        schema = pl.read_parquet_schema(path)
-        _require_columns(path, "", list(schema), spec)
-        frame = pl.read_parquet(path, columns=spec.column_names)
-    except InvalidSourceData:
-        raise
-    except (pl.exceptions.PolarsError, OSError) as exc:
+        return _scan(path, spec).collect()
+    except pl.exceptions.PolarsError as exc:
         raise InvalidSourceData(f"{path.name}: cannot be read as Parquet: {exc}") from None
-    # Native integer and date columns are kept; everything else goes through the text path, so
-    # a float spend of 0.1 is read as the decimal it prints as, "0.1", not as 0.1000000000000000055.
-    casts = []
-    for column in spec.columns:
-        dtype = frame.schema[column.name]
-        native = (column.kind is Kind.COUNT and dtype.is_integer()) or (column.kind is Kind.DATE and dtype == pl.Date)
-        if not native and dtype != pl.String:
-            casts.append(pl.col(column.name).cast(pl.String))
-    return frame.with_columns(casts) if casts else frame
+
+
+def _scan(path: Path, spec: TableSpec) -> pl.LazyFrame:
+    """The table as a lazy scan: counts parsed natively (CSV) or kept native (Parquet)."""
+    if path.suffix == ".parquet":
+        try:
+            schema = pl.read_parquet_schema(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InvalidSourceData(f"{path.name}: cannot be read as Parquet: {exc}") from None
+        _require_columns(path, "", list(schema), spec)
+        return pl.scan_parquet(path).select(_parquet_column(c, schema[c.name]) for c in spec.columns)
+    header = _csv_header(path)
+    _require_columns(path, "line 1: ", header, spec)
+    counts = {c.name: pl.Int64 for c in spec.columns if c.kind is Kind.COUNT}
+    return pl.scan_csv(path, infer_schema=False, schema_overrides=counts).select(spec.column_names)
+
+
+def _parquet_column(column: Column, dtype: pl.DataType) -> pl.Expr:
+    """Keep native integer counts, dates and Decimal money with <= 6 places; the rest as text."""
+    col = pl.col(column.name)
+    native = (
+        (column.kind is Kind.COUNT and dtype.is_integer())
+        or (column.kind is Kind.DATE and dtype == pl.Date)
+        or (
+            column.kind in (Kind.MONEY, Kind.OPTIONAL_MONEY)
+            and isinstance(dtype, pl.Decimal)
+            and (dtype.scale or 0) <= 6
+        )
+    )
+    return col if native or dtype == pl.String else col.cast(pl.String)
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        return pl.read_csv(path, n_rows=0, infer_schema=False).columns
+    except pl.exceptions.NoDataError:
+        raise InvalidSourceData(f"{path.name} line 1: the file is empty (a header row is required)") from None
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InvalidSourceData(_diagnose_csv(path, None) or f"{path.name}: cannot be read as CSV: {exc}") from None
 
 
 def _require_columns(path: Path, where: str, header: Sequence[str], spec: TableSpec) -> None:
@@ -227,85 +293,107 @@ class _Where:
         return f"{self.row(index)}, column {column}"
 
 
-_COUNT_RE = r"^[0-9]+$"
-_NEGATIVE_COUNT_RE = r"^-[0-9]+$"
-_DECIMAL_RE = r"^[0-9]+(\.[0-9]+)?$"
-_NEGATIVE_DECIMAL_RE = r"^-[0-9]+(\.[0-9]+)?$"
+# What polars' own integer parser accepts (the CSV scan parses counts natively), so the
+# text rules and the native ones agree: "+5" and "-0" are whole numbers, "-5" is negative.
+_COUNT_RE = r"^[+-]?[0-9]+$"
+_DECIMAL_RE = r"^-?[0-9]+(\.[0-9]+)?$"
 _SIX_PLACES_RE = r"^[0-9]+(\.[0-9]{1,6})?$"
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_EMPTY = {
+    Kind.ID: "is empty (an id is required)",
+    Kind.COUNT: "is empty (a whole number >= 0 is required)",
+    Kind.DATE: "is empty (a date YYYY-MM-DD is required)",
+    Kind.MONEY: "is empty (a decimal number >= 0 is required)",
+}
+
+
+def _is_native(dtype: pl.DataType) -> bool:
+    return dtype != pl.String
+
+
+def _blank(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    return col.is_null() | (col == "") if dtype == pl.String else col.is_null()
 
 
 def _problem(column: Column, dtype: pl.DataType) -> pl.Expr:
-    """An expression that is null where a cell is fine and names the problem where it is not."""
+    """Null where a cell is fine, else what is wrong with it (the error path: exact, slower).
+
+    Must flag exactly the cells `_valid` refuses (tests/test_sources.py checks the pair).
+    """
     col = pl.col(column.name)
-    if column.kind is Kind.ID:
-        return pl.when(col.is_null() | (col == "")).then(pl.lit("is empty (an id is required)"))
+    value = _value(column, dtype)
     if column.kind is Kind.TEXT:
         return pl.lit(None, dtype=pl.String)
-    if column.kind is Kind.COUNT and dtype.is_integer():
-        return (
-            pl.when(col.is_null())
-            .then(pl.lit("is empty (a whole number >= 0 is required)"))
-            .when(col < 0)
-            .then(pl.lit("is negative"))
-        )
-    if column.kind is Kind.DATE and dtype == pl.Date:
-        return pl.when(col.is_null()).then(pl.lit("is empty (a date YYYY-MM-DD is required)"))
-    empty = col.is_null() | (col == "")
+    blank = _blank(col, dtype)
+    if column.kind is Kind.OPTIONAL_MONEY:
+        chain = pl.when(blank).then(pl.lit(None, dtype=pl.String))
+    else:
+        chain = pl.when(blank).then(pl.lit(_EMPTY[column.kind]))
+    if column.kind is Kind.ID or (_is_native(dtype) and column.kind is Kind.DATE):
+        return chain
     if column.kind is Kind.COUNT:
-        return (
-            pl.when(empty)
-            .then(pl.lit("is empty (a whole number >= 0 is required)"))
-            .when(col.str.contains(_NEGATIVE_COUNT_RE))
-            .then(pl.lit("is negative"))
-            .when(~col.str.contains(_COUNT_RE))
-            .then(pl.lit("is not a whole number"))
-            .when(col.cast(pl.Int64, strict=False).is_null())
-            .then(pl.lit("is too large"))
-        )
+        if not _is_native(dtype):
+            chain = chain.when(~col.str.contains(_COUNT_RE)).then(pl.lit("is not a whole number"))
+        return chain.when(value.is_null()).then(pl.lit("is too large")).when(value < 0).then(pl.lit("is negative"))
     if column.kind is Kind.DATE:
-        return (
-            pl.when(empty)
-            .then(pl.lit("is empty (a date YYYY-MM-DD is required)"))
-            .when(~col.str.contains(_DATE_RE) | col.str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_null())
-            .then(pl.lit("is not a date (YYYY-MM-DD)"))
-        )
-    # MONEY / OPTIONAL_MONEY
-    required = (
-        pl.when(empty).then(pl.lit("is empty (a decimal number >= 0 is required)"))
-        if column.kind is Kind.MONEY
-        else pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.String))
-    )
-    present = ~empty
+        return chain.when(~col.str.contains(_DATE_RE) | value.is_null()).then(pl.lit("is not a date (YYYY-MM-DD)"))
+    if _is_native(dtype):  # Decimal money
+        return chain.when(col < 0).then(pl.lit("is negative")).when(value.is_null()).then(pl.lit("is too large"))
     return (
-        required.when(present & col.str.contains(_NEGATIVE_DECIMAL_RE))
-        .then(pl.lit("is negative"))
-        .when(present & ~col.str.contains(_DECIMAL_RE))
+        chain.when(~col.str.contains(_DECIMAL_RE))
         .then(pl.lit("is not a decimal number"))
-        .when(present & ~col.str.contains(_SIX_PLACES_RE))
+        .when(col.str.starts_with("-"))
+        .then(pl.lit("is negative"))
+        .when(~col.str.contains(_SIX_PLACES_RE))
         .then(pl.lit("has more than 6 decimal places"))
-        .when(present & (_micros(col).is_null() | (_micros(col) > _INT64_MAX)))
+        .when(value.is_null())
         .then(pl.lit("is too large"))
     )
 
 
+def _valid(column: Column, dtype: pl.DataType) -> pl.Expr:
+    """True where a cell is fine: the cheap test the streaming audit runs on every row."""
+    col = pl.col(column.name)
+    value = _value(column, dtype)
+    if column.kind is Kind.TEXT:
+        return pl.lit(True)
+    if column.kind is Kind.ID:
+        return ~_blank(col, dtype)
+    if column.kind is Kind.COUNT:
+        ok = value >= 0
+        return (ok if _is_native(dtype) else ok & col.str.contains(_COUNT_RE)).fill_null(False)
+    if column.kind is Kind.DATE:
+        ok = value.is_not_null()
+        return ok if _is_native(dtype) else (ok & col.str.contains(_DATE_RE)).fill_null(False)
+    if _is_native(dtype):
+        ok = (col >= 0) & value.is_not_null()
+    else:
+        ok = col.str.contains(_SIX_PLACES_RE) & value.is_not_null()
+    ok = ok.fill_null(False)
+    return _blank(col, dtype) | ok if column.kind is Kind.OPTIONAL_MONEY else ok
+
+
 def _micros(col: pl.Expr) -> pl.Expr:
-    """Exact decimal text -> integer millionths (Int128), null where it does not fit."""
-    return col.cast(pl.Decimal(38, 6), strict=False).to_physical()
+    """Exact decimal (text or Decimal) -> integer millionths as Int64, null where it does not fit.
+
+    Only meaningful where `_valid` holds: text with more than 6 places would be rounded here.
+    """
+    return col.cast(pl.Decimal(38, 6), strict=False).to_physical().cast(pl.Int64, strict=False)
 
 
 def _value(column: Column, dtype: pl.DataType) -> pl.Expr:
+    """The typed value of a cell, null where it cannot be converted (the audit reports those)."""
     col = pl.col(column.name)
     if column.kind is Kind.ID:
         return col
     if column.kind is Kind.TEXT:
         return pl.when(col == "").then(None).otherwise(col).alias(column.name)
     if column.kind is Kind.COUNT:
-        return col.cast(pl.Int64)
+        return col.cast(pl.Int64, strict=False)
     if column.kind is Kind.DATE:
-        return col if dtype == pl.Date else col.str.strptime(pl.Date, "%Y-%m-%d")
-    blank = pl.when(col == "").then(None).otherwise(col)
-    return _micros(blank).cast(pl.Int64).alias(column.output_name)
+        return col if dtype == pl.Date else col.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    text = pl.when(col == "").then(None).otherwise(col) if dtype == pl.String else col
+    return _micros(text).alias(column.output_name)
 
 
 def _convert(raw: pl.DataFrame, spec: TableSpec, where: _Where) -> pl.DataFrame:
