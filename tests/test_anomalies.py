@@ -5,8 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from campaign_analytics.anomalies import Alert, Day, Thresholds, find_alerts
+from campaign_analytics.anomalies import Alert, Day, DayIndex, Thresholds, alert_issues, find_alerts
 
 
 def day(impressions: int, clicks: int, conversions: int, spend_micros: int, revenue_micros: int) -> Day:
@@ -61,3 +63,24 @@ def test_alerts_keep_the_order_and_display_values_of_the_days() -> None:
         Alert("2026-01-03", ("ctr_below_threshold",), 0.02, 0.0),
     ]
     assert find_alerts([], Thresholds(Decimal(1), Decimal(1))) == []
+
+
+small = st.integers(0, 6)
+random_day = st.builds(
+    lambda i, c, v, s, r: Day("d", i, c, v, s, r, 0.0, 0.0), small, small, st.integers(0, 2), small, small
+)
+threshold = st.one_of(
+    st.sampled_from(["0", "0.5", "1", "1.5", "2", "0.3333", "0.33333333333333333334"]),
+    st.fractions(0, 3, max_denominator=7).map(lambda f: str(f.numerator / f.denominator)),
+).map(Decimal)
+
+
+@settings(max_examples=300, deadline=None)
+@given(days=st.lists(random_day, max_size=25), min_ctr=threshold, min_roas=threshold)
+def test_the_day_index_answers_exactly_like_the_rules_written_out(
+    days: list[Day], min_ctr: Decimal, min_roas: Decimal
+) -> None:
+    thresholds = Thresholds(min_ctr, min_roas)
+    index = DayIndex(days)
+    assert index.alert_issues(thresholds) == alert_issues(days, thresholds)
+    assert index.alert_issues(thresholds) == alert_issues(days, thresholds)  # and again, prepared

@@ -12,7 +12,6 @@ Settings are read when `create_app()` is called, never at import.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import subprocess
 import sys
@@ -23,11 +22,12 @@ from typing import Annotated, Any
 
 import anyio
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import Field, TypeAdapter, ValidationError
 
 from campaign_analytics import __version__
-from campaign_analytics.anomalies import find_alerts
 from campaign_analytics.benchmarks import BenchmarkSource, FixtureBenchmarks, HttpBenchmarks
 from campaign_analytics.errors import CampaignAnalyticsError, RollupUnavailable
 from campaign_analytics.manifest import find_published, is_current
@@ -46,7 +46,6 @@ log = logging.getLogger("campaign_analytics")
 
 JSON = "application/json"
 BUILD_HEADER = "X-Build-Id"
-LIVEZ_BODY = b'{"status":"alive"}'
 
 
 @dataclass
@@ -150,14 +149,46 @@ async def _domain_error(request: Request, exc: CampaignAnalyticsError) -> JSONRe
 
 
 # --- routes --------------------------------------------------------------------------------
+#
+# The read routes are the hot path, so they are kept lean (each saving below was measured with
+# the serving benchmark): the service comes from `request.app.state` rather than a `Depends`
+# (about 20 us a request), bodies are prepared bytes sent with precomputed headers, and
+# /creators/top reads its query itself: canonical values take a fast path, anything else is
+# validated by the same pydantic rules FastAPI would apply and fails with FastAPI's own 422.
 
 
-async def get_service(request: Request) -> Service:
+def service_of(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
 
-ServiceDep = Annotated[Service, Depends(get_service)]
+class PreparedJSON(Response):
+    """A JSON body that is already bytes, with the build id header; skips header munging."""
+
+    media_type = JSON
+
+    def __init__(self, body: bytes, store: RollupStore) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            (b"x-build-id", store.build_id_header),
+        ]
+
+
+class _Livez(Response):
+    """The liveness answer, made once: as lean as a response gets, so it is a fair baseline."""
+
+    def __init__(self) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = b'{"status":"alive"}'
+        self.raw_headers = [(b"content-length", b"18"), (b"content-type", b"application/json")]
+
+
+LIVEZ = _Livez()
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorDetail, "description": "Unknown campaign"},
     503: {"model": ErrorDetail, "description": "No rollups loaded"},
@@ -165,26 +196,71 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter()
 
 
-def _json(body: bytes, store: RollupStore) -> Response:
-    return Response(body, media_type=JSON, headers={BUILD_HEADER: store.build_id})
+@router.get("/livez", response_model=Liveness)
+async def livez() -> Response:
+    """Liveness only: answers while the process serves, checks nothing else."""
+    return LIVEZ
 
 
 @router.get("/campaigns/{campaign_id:path}/performance", response_model=CampaignPerformance, responses=ERRORS)
-async def campaign_performance(campaign_id: str, service: ServiceDep) -> Response:
+async def campaign_performance(campaign_id: str, request: Request) -> Response:
     """A campaign's totals with CTR, CVR and ROAS."""
-    store = service.rollups()
-    return _json(store.performance(campaign_id), store)
+    store = service_of(request).rollups()
+    return PreparedJSON(store.performance(campaign_id), store)
 
 
-@router.get("/creators/top", response_model=TopCreators, responses=ERRORS)
-async def top_creators(
-    service: ServiceDep,
-    campaign_id: Annotated[str, Query(description="the campaign whose creators are ranked")],
-    limit: Annotated[int, Query(ge=1, le=100, description="how many creators, best first")] = 10,
-) -> Response:
+_LIMIT = TypeAdapter(Annotated[int, Field(ge=1, le=100)])
+_TOP_PARAMETERS = [
+    {
+        "name": "campaign_id",
+        "in": "query",
+        "required": True,
+        "description": "the campaign whose creators are ranked",
+        "schema": {"type": "string", "title": "Campaign Id"},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "how many creators, best first",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10, "title": "Limit"},
+    },
+]
+
+
+def top_query(request: Request) -> tuple[str, int]:
+    """`campaign_id` (required) and `limit` (1..100, default 10), or FastAPI's 422."""
+    query = request.query_params
+    campaign_id = query.get("campaign_id")
+    raw_limit = query.get("limit")
+    errors: list[dict[str, Any]] = []
+    if campaign_id is None:
+        errors.append({"type": "missing", "loc": ("query", "campaign_id"), "msg": "Field required", "input": None})
+    if raw_limit is None:
+        limit = 10
+    elif raw_limit.isascii() and raw_limit.isdigit() and 1 <= (limit := int(raw_limit)) <= 100:
+        pass  # the common case, without pydantic
+    else:
+        try:
+            limit = _LIMIT.validate_python(raw_limit, strict=False)
+        except ValidationError as exc:
+            errors += [{**e, "loc": ("query", "limit")} for e in exc.errors(include_url=False)]
+    if errors:
+        raise RequestValidationError(errors)
+    return str(campaign_id), limit
+
+
+@router.get(
+    "/creators/top",
+    response_model=TopCreators,
+    responses=ERRORS,
+    openapi_extra={"parameters": _TOP_PARAMETERS},
+)
+async def top_creators(request: Request) -> Response:
     """A campaign's creators: conversions desc, then clicks desc, then creator_id ascending."""
-    store = service.rollups()
-    return _json(store.top_creators(campaign_id, limit), store)
+    campaign_id, limit = top_query(request)
+    store = service_of(request).rollups()
+    return PreparedJSON(store.top_creators(campaign_id, limit), store)
 
 
 @router.get(
@@ -192,25 +268,19 @@ async def top_creators(
     response_model=CampaignAnomalies,
     responses={**ERRORS, 502: {"model": ErrorDetail, "description": "Benchmark service failed"}},
 )
-async def campaign_anomalies(campaign_id: str, service: ServiceDep) -> Response:
+async def campaign_anomalies(campaign_id: str, request: Request) -> Response:
     """Days below the campaign's live benchmark thresholds, and which rules they break."""
+    service = service_of(request)
     store = service.rollups()
-    days = store.days(campaign_id)  # unknown campaign: 404 before the benchmark is called
+    entry = store.campaign(campaign_id)  # unknown campaign: 404 before the benchmark is called
     thresholds = await service.benchmarks.thresholds(campaign_id)
-    body = {
-        "campaign_id": campaign_id,
-        "thresholds": {"min_ctr": float(thresholds.min_ctr), "min_roas": float(thresholds.min_roas)},
-        "alerts": [
-            {"metric_date": a.metric_date, "issues": list(a.issues), "ctr": a.ctr, "roas": a.roas}
-            for a in find_alerts(days, thresholds)
-        ],
-    }
-    return _json(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), store)
+    return PreparedJSON(entry.anomalies_body(thresholds), store)
 
 
 @router.get("/health", response_model=HealthReport, responses={503: {"model": HealthReport}})
-async def health(service: ServiceDep) -> JSONResponse:
+async def health(request: Request) -> JSONResponse:
     """Rollups loaded (database), benchmark source usable, and which dataset is served."""
+    service = service_of(request)
     database = "ok" if service.store is not None else "error"
     benchmark = await service.benchmarks.health()
     body = {
@@ -221,9 +291,3 @@ async def health(service: ServiceDep) -> JSONResponse:
         "build_id": service.store.build_id if service.store is not None else None,
     }
     return JSONResponse(body, status_code=200 if database == "ok" else 503)
-
-
-@router.get("/livez", response_model=Liveness)
-async def livez() -> Response:
-    """Liveness only: answers while the process serves, checks nothing else."""
-    return Response(LIVEZ_BODY, media_type=JSON)

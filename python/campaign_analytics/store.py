@@ -4,9 +4,10 @@ The rollups are immutable per build, so everything a response needs that does no
 the request is derived from the frames once, here, at load time:
 
 - performance: the complete JSON body of each campaign;
-- top creators: each campaign's creators as JSON objects in rank order (the request's `limit`
-  takes a prefix);
-- anomalies: each campaign's days, in date order, as `anomalies.Day` rows.
+- top creators: each campaign's creators as one JSON text in rank order, with the offset where
+  each creator ends, so the request's `limit` is one slice;
+- anomalies: each campaign's days, in date order, as `anomalies.Day` rows, and each day's alert
+  JSON around its (threshold-dependent) issues list.
 
 Every lookup is a dict access: O(1) in the number of campaigns, no scan per request.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from campaign_analytics.anomalies import Day
+from campaign_analytics.anomalies import Day, DayIndex, Thresholds
 from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
 from campaign_analytics.manifest import ROLLUPS, PublishedBuild
 
@@ -62,9 +63,26 @@ REQUIRED_COLUMNS = {
 @dataclass(frozen=True)
 class CampaignEntry:
     performance: bytes
-    top_prefix: str  # '{"campaign_id":"...","limit":'
-    creators: Sequence[str]  # one JSON object per creator, best first
-    days: Sequence[Day]
+    id_json: str  # the campaign id as a JSON string
+    creators_json: str  # '{creator},{creator},...' best first
+    creator_ends: Sequence[int]  # creators_json[:creator_ends[k - 1]] holds the best k
+    days: DayIndex
+    alert_heads: Sequence[str]  # per day: '{"metric_date":"...","issues":'
+    alert_tails: Sequence[str]  # per day: ',"ctr":...,"roas":...}'
+
+    def top_creators_body(self, limit: int) -> bytes:
+        shown = (
+            self.creators_json[: self.creator_ends[min(limit, len(self.creator_ends)) - 1]] if self.creator_ends else ""
+        )
+        return f'{{"campaign_id":{self.id_json},"limit":{limit},"creators":[{shown}]}}'.encode()
+
+    def anomalies_body(self, thresholds: Thresholds) -> bytes:
+        heads, tails = self.alert_heads, self.alert_tails
+        alerts = ",".join(
+            heads[i] + _ISSUES_JSON[issues] + tails[i] for i, issues in self.days.alert_issues(thresholds)
+        )
+        used = f'{{"min_ctr":{float(thresholds.min_ctr)!r},"min_roas":{float(thresholds.min_roas)!r}}}'
+        return f'{{"campaign_id":{self.id_json},"thresholds":{used},"alerts":[{alerts}]}}'.encode()
 
 
 class RollupStore:
@@ -72,6 +90,7 @@ class RollupStore:
 
     def __init__(self, build: PublishedBuild, frames: dict[str, pl.DataFrame]) -> None:
         self.build = build
+        self.build_id_header = build.build_id.encode("latin-1")  # sent with every read response
         self.frames = frames
         self._index = _index(frames)
 
@@ -104,47 +123,82 @@ class RollupStore:
         return self.campaign(campaign_id).performance
 
     def top_creators(self, campaign_id: str, limit: int) -> bytes:
-        entry = self.campaign(campaign_id)
-        body = f'{entry.top_prefix}{limit},"creators":[{",".join(entry.creators[:limit])}]}}'
-        return body.encode()
+        return self.campaign(campaign_id).top_creators_body(limit)
 
     def days(self, campaign_id: str) -> Sequence[Day]:
-        return self.campaign(campaign_id).days
+        return self.campaign(campaign_id).days.days
 
     def __len__(self) -> int:
         return len(self._index)
 
 
-def _index(frames: dict[str, pl.DataFrame]) -> dict[str, CampaignEntry]:
-    campaigns = frames["campaign_performance"].sort("campaign_id")
-    performance = campaigns.select(
-        "campaign_id",
-        pl.struct("campaign_id", "campaign_name", pl.struct(PERFORMANCE_TOTALS).alias("totals"))
-        .struct.json_encode()
-        .alias("body"),
+_ISSUES_JSON = {
+    issues: json.dumps(list(issues))
+    for issues in (
+        ("ctr_below_threshold",),
+        ("roas_below_threshold",),
+        ("spend_without_conversions",),
+        ("ctr_below_threshold", "roas_below_threshold"),
+        ("ctr_below_threshold", "spend_without_conversions"),
+        ("roas_below_threshold", "spend_without_conversions"),
+        ("ctr_below_threshold", "roas_below_threshold", "spend_without_conversions"),
     )
-    creators = (
+}
+
+
+def _by_campaign(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, tuple[list, ...]]:
+    """campaign_id -> one list per column, rows in frame order (one group_by, no per-row Python)."""
+    grouped = frame.group_by("campaign_id", maintain_order=True).agg(columns)
+    ids = grouped["campaign_id"].to_list()
+    lists = [grouped[c].to_list() for c in columns]
+    return {cid: tuple(values[i] for values in lists) for i, cid in enumerate(ids)}
+
+
+def _index(frames: dict[str, pl.DataFrame]) -> dict[str, CampaignEntry]:
+    performance = (
+        frames["campaign_performance"]
+        .sort("campaign_id")
+        .select(
+            "campaign_id",
+            pl.struct("campaign_id", "campaign_name", pl.struct(PERFORMANCE_TOTALS).alias("totals"))
+            .struct.json_encode()
+            .alias("body"),
+        )
+    )
+    creators = _by_campaign(
         frames["top_creators"]
         .sort("campaign_id", "rank")
-        .select("campaign_id", pl.struct(CREATOR_FIELDS).struct.json_encode().alias("json"))
-        .group_by("campaign_id", maintain_order=True)
-        .agg("json")
+        .select("campaign_id", pl.struct(CREATOR_FIELDS).struct.json_encode().alias("json")),
+        ["json"],
     )
-    creators_by_campaign = dict(zip(creators["campaign_id"].to_list(), creators["json"].to_list(), strict=True))
-    daily = (
-        frames["daily_anomalies"]
-        .sort("campaign_id", "metric_date")
-        .select("campaign_id", pl.col("metric_date").cast(pl.String), *DAY_FIELDS)
+    daily = frames["daily_anomalies"].sort("campaign_id", "metric_date")
+    days = _by_campaign(
+        daily.select(
+            "campaign_id",
+            pl.col("metric_date").cast(pl.String),
+            *DAY_FIELDS,
+            pl.format('{{"metric_date":"{}","issues":', pl.col("metric_date").cast(pl.String)).alias("head"),
+            # ',"ctr":0.0263,"roas":2.2059}': the same float printing as every other body
+            pl.lit(",").add(pl.struct("ctr", "roas").struct.json_encode().str.slice(1)).alias("tail"),
+        ),
+        ["metric_date", *DAY_FIELDS, "head", "tail"],
     )
-    days_by_campaign: dict[str, list[Day]] = {}
-    for row in daily.iter_rows():
-        days_by_campaign.setdefault(row[0], []).append(Day(*row[1:]))
+    empty: tuple[list, ...] = ([],) * (len(DAY_FIELDS) + 3)
     index = {}
     for campaign_id, body in performance.iter_rows():
+        (jsons,) = creators.get(campaign_id, ([],))
+        ends, total = [], -1
+        for text in jsons:
+            total += len(text) + 1
+            ends.append(total)
+        columns = days.get(campaign_id, empty)
         index[campaign_id] = CampaignEntry(
             performance=body.encode(),
-            top_prefix='{"campaign_id":' + json.dumps(campaign_id, ensure_ascii=False) + ',"limit":',
-            creators=creators_by_campaign.get(campaign_id, []),
-            days=days_by_campaign.get(campaign_id, []),
+            id_json=json.dumps(campaign_id, ensure_ascii=False),
+            creators_json=",".join(jsons),
+            creator_ends=ends,
+            days=DayIndex([Day(*values) for values in zip(*columns[:-2], strict=True)]),
+            alert_heads=columns[-2],
+            alert_tails=columns[-1],
         )
     return index
