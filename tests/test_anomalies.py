@@ -70,7 +70,7 @@ random_day = st.builds(
     lambda i, c, v, s, r: Day("d", i, c, v, s, r, 0.0, 0.0), small, small, st.integers(0, 2), small, small
 )
 threshold = st.one_of(
-    st.sampled_from(["0", "0.5", "1", "1.5", "2", "0.3333", "0.33333333333333333334"]),
+    st.sampled_from(["0", "0.5", "1", "1.5", "2", "0.3333", "0.33333333333333333334", "0.33333333333333331483"]),
     st.fractions(0, 3, max_denominator=7).map(lambda f: str(f.numerator / f.denominator)),
 ).map(Decimal)
 
@@ -81,6 +81,6 @@ def test_the_day_index_answers_exactly_like_the_rules_written_out(
     days: list[Day], min_ctr: Decimal, min_roas: Decimal
 ) -> None:
     thresholds = Thresholds(min_ctr, min_roas)
-    index = DayIndex(days)
+    index = DayIndex.of(days)
     assert index.alert_issues(thresholds) == alert_issues(days, thresholds)
     assert index.alert_issues(thresholds) == alert_issues(days, thresholds)  # and again, prepared

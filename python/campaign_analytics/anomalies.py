@@ -2,17 +2,16 @@
 
 A day is compared only on what it has: the CTR rule needs impressions, the ROAS rules need
 spend. Every comparison is exact: thresholds are kept as the decimals the benchmark service
-wrote (never binary floats) and ratios are compared by cross-multiplying integers (or as
-`Fraction`s), so a day exactly at the threshold is never "below" it.
+wrote (never binary floats) and ratios are compared by cross-multiplying integers, so a day
+exactly at the threshold is never "below" it.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 
 CTR_BELOW = "ctr_below_threshold"
 ROAS_BELOW = "roas_below_threshold"
@@ -73,40 +72,77 @@ def alert_issues(days: Sequence[Day], thresholds: Thresholds) -> list[tuple[int,
 
 
 class DayIndex:
-    """A campaign's days, ordered by exact CTR and by exact ROAS, so that "which days are below
-    this threshold" is a binary search plus the days found, not a pass over every day.
+    """A campaign's days, plus their positions ordered by CTR and by ROAS, so that "which days
+    are below this threshold" is a binary search plus the days found, not a pass over every day.
 
-    The orders are made on first use (a few microseconds a day) and kept: the days never change.
+    The orders are by the float of each ratio (cheap to build for every campaign at load time,
+    fast to search). Floats are only used to narrow the search: rounding preserves order, so a
+    day whose float is clearly below (above) the threshold's float is below (not below) it
+    exactly; the few days within a hair of the threshold are decided by the exact integer rule.
     """
 
-    __slots__ = ("_ctr_days", "_ctr_keys", "_idle", "_roas_days", "_roas_keys", "days")
+    __slots__ = ("ctr_days", "ctr_keys", "days", "idle", "roas_days", "roas_keys")
 
-    def __init__(self, days: Sequence[Day]) -> None:
+    def __init__(
+        self,
+        days: Sequence[Day],
+        ctr_keys: Sequence[float],
+        ctr_days: Sequence[int],
+        roas_keys: Sequence[float],
+        roas_days: Sequence[int],
+        idle: Sequence[int],
+    ) -> None:
         self.days = days
-        self._ctr_keys: list[Fraction] | None = None
+        self.ctr_keys, self.ctr_days = ctr_keys, ctr_days  # days with impressions, by clicks/impressions
+        self.roas_keys, self.roas_days = roas_keys, roas_days  # days with spend, by revenue/spend
+        self.idle = frozenset(idle)  # days with spend and no conversions
 
-    def _prepare(self) -> list[Fraction]:
-        days = self.days
-        ctr = sorted((Fraction(d.clicks, d.impressions), i) for i, d in enumerate(days) if d.impressions > 0)
-        roas = sorted((Fraction(d.revenue_micros, d.spend_micros), i) for i, d in enumerate(days) if d.spend_micros > 0)
-        self._ctr_days = [i for _, i in ctr]
-        self._roas_days = [i for _, i in roas]
-        self._roas_keys = [key for key, _ in roas]
-        self._idle = frozenset(i for i, d in enumerate(days) if d.spend_micros > 0 and d.conversions == 0)
-        self._ctr_keys = [key for key, _ in ctr]
-        return self._ctr_keys
+    @classmethod
+    def of(cls, days: Sequence[Day]) -> DayIndex:
+        """Build the orders in Python (store.py builds them for all campaigns with polars)."""
+        ctr = sorted((d.clicks / d.impressions, i) for i, d in enumerate(days) if d.impressions > 0)
+        roas = sorted((d.revenue_micros / d.spend_micros, i) for i, d in enumerate(days) if d.spend_micros > 0)
+        idle = [i for i, d in enumerate(days) if d.spend_micros > 0 and d.conversions == 0]
+        return cls(days, [k for k, _ in ctr], [i for _, i in ctr], [k for k, _ in roas], [i for _, i in roas], idle)
 
     def alert_issues(self, thresholds: Thresholds) -> list[tuple[int, tuple[str, ...]]]:
         """Exactly `alert_issues(self.days, thresholds)`."""
-        ctr_keys = self._ctr_keys if self._ctr_keys is not None else self._prepare()
-        # bisect_left counts the keys strictly below the threshold: equal is not below
-        low_ctr = self._ctr_days[: bisect_left(ctr_keys, Fraction(thresholds.min_ctr))]
-        low_roas = self._roas_days[: bisect_left(self._roas_keys, Fraction(thresholds.min_roas))]
-        idle = self._idle
+        days = self.days
+        low_ctr = _below(
+            self.ctr_keys,
+            self.ctr_days,
+            thresholds.min_ctr,
+            lambda i, n, d: days[i].clicks * d < n * days[i].impressions,
+        )
+        low_roas = _below(
+            self.roas_keys,
+            self.roas_days,
+            thresholds.min_roas,
+            lambda i, n, d: days[i].revenue_micros * d < n * days[i].spend_micros,
+        )
+        idle = self.idle
         if not (low_ctr or low_roas or idle):
             return []
         ctr_set, roas_set = set(low_ctr), set(low_roas)
         return [(i, _ISSUES[i in ctr_set, i in roas_set, i in idle]) for i in sorted(ctr_set | roas_set | idle)]
+
+
+_BAND = 1e-12  # relative; float rounding of a ratio of integers is off by a few 1e-16 at most
+
+
+def _below(
+    keys: Sequence[float], days: Sequence[int], threshold: Decimal, exactly_below: Callable[[int, int, int], bool]
+) -> list[int]:
+    if not keys:
+        return []
+    target = float(threshold)
+    sure = bisect_left(keys, target * (1 - _BAND))
+    unsure = bisect_right(keys, target * (1 + _BAND), lo=sure)
+    below = list(days[:sure])
+    if unsure > sure:
+        num, den = threshold.as_integer_ratio()
+        below += [i for i in days[sure:unsure] if exactly_below(i, num, den)]
+    return below
 
 
 def find_alerts(days: Sequence[Day], thresholds: Thresholds) -> list[Alert]:

@@ -12,6 +12,7 @@ Settings are read when `create_app()` is called, never at import.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import subprocess
 import sys
@@ -86,6 +87,11 @@ def create_app(
                 benchmarks = HttpBenchmarks(client, config.benchmark_api_base, config.benchmark_timeout_seconds)
             store, error = await anyio.to_thread.run_sync(load_rollups, config)
             app.state.service = Service(config, benchmarks, store, error)
+            # The loaded rollups are millions of long-lived objects that never change; left to
+            # the cyclic GC, every full collection walks them all (pauses of tens of ms, seen as
+            # p99 spikes). Freezing moves everything alive now out of the collector's sight.
+            gc.collect()
+            gc.freeze()
             yield
 
     app = FastAPI(

@@ -52,6 +52,12 @@ ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
     "top_creators": ("campaign_id", "creator_id"),
     "daily_anomalies": ("campaign_id", "metric_date"),
 }
+# The order every rollup's rows are written in (its SQL's `order by`); the service relies on it.
+ROLLUP_ORDER: dict[str, tuple[str, ...]] = {
+    "campaign_performance": ("campaign_id",),
+    "top_creators": ("campaign_id", "rank"),
+    "daily_anomalies": ("campaign_id", "metric_date"),
+}
 # The base metrics every rollup carries as exact totals; they must reconcile across rollups.
 BASE_TOTALS = (
     "total_impressions",
@@ -188,6 +194,9 @@ def check_rollups(rollups: dict[str, pl.DataFrame]) -> None:
         frame = rollups[name]
         if frame.select(pl.struct(key).is_duplicated().any()).item():
             raise BuildError(f"{name}: key ({', '.join(key)}) is not unique")
+        order = ROLLUP_ORDER[name]
+        if not frame.select(order).equals(frame.select(order).sort(order)):
+            raise BuildError(f"{name}: rows are not in ({', '.join(order)}) order; the service relies on it")
     if rollups["top_creators"].select(pl.struct("campaign_id", "rank").is_duplicated().any()).item():
         raise BuildError("top_creators: (campaign_id, rank) is not unique")
     campaigns = rollups["campaign_performance"].select("campaign_id", *BASE_TOTALS)

@@ -1,0 +1,341 @@
+"""The benchmarks: build (ours vs DuckDB) and serving (each endpoint vs /livez), one table.
+
+    python -m bench.run --scales S M          # what `make bench` runs (a few minutes)
+    python -m bench.run --scales L --no-serve # the 10M-row build comparison and L start-up
+
+Everything is measured in this run, on this machine, and reported as ratios to a baseline
+measured alongside it: the build against DuckDB running the same SQL files on the same
+inputs; each read endpoint against /livez on the same server; and the design this service
+replaced (DuckDB over the CSV files on every request). Nothing here asserts; it prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bench.generate import SCALES
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+PY = sys.executable
+BIN = Path(PY).parent
+
+# Runs a command and reports its wall time and peak RSS (of that command alone).
+_MEASURE = """
+import json, resource, subprocess, sys, time
+t = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+s = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(json.dumps({"seconds": s, "peak_mb": peak, "rc": done.returncode, "err": done.stderr[-500:]}))
+"""
+
+
+def measure(command: list[str]) -> dict[str, Any]:
+    out = subprocess.run([PY, "-c", _MEASURE, *command], capture_output=True, text=True, check=True, cwd=ROOT)
+    result: dict[str, Any] = json.loads(out.stdout)
+    if result["rc"] != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {result['err']}")
+    return result
+
+
+def data(scale: str, fmt: str) -> Path:
+    folder = OUT / "data" / f"{scale}-{fmt}"
+    stamp = folder / ".generated"
+    if not stamp.exists():
+        subprocess.run(
+            [PY, "-m", "bench.generate", "--scale", scale, "--format", fmt, "--out", str(folder)], check=True, cwd=ROOT
+        )
+        stamp.write_text("seed 7\n")
+    return folder
+
+
+# --- build ---------------------------------------------------------------------------------
+
+
+def bench_build(scales: list[str], repeats: int) -> list[dict[str, Any]]:
+    rows = []
+    for scale in scales:
+        for fmt in ("csv", "parquet"):
+            folder = data(scale, fmt)
+            ours, duck = [], []
+            for _ in range(repeats):  # interleaved, best of `repeats`
+                out = OUT / "rollups" / f"{scale}-{fmt}"
+                ours.append(
+                    measure([str(BIN / "campaign-analytics"), "build", "--data-dir", str(folder), "--out", str(out)])
+                )
+                duck.append(
+                    measure([PY, "-m", "bench.duckdb_build", str(folder), str(OUT / "duckdb" / f"{scale}-{fmt}")])
+                )
+            best_ours = min(ours, key=lambda r: r["seconds"])
+            best_duck = min(duck, key=lambda r: r["seconds"])
+            rows.append(
+                {
+                    "scale": scale,
+                    "rows": SCALES[scale],
+                    "format": fmt,
+                    "seconds": best_ours["seconds"],
+                    "peak_mb": max(r["peak_mb"] for r in ours),
+                    "duckdb_seconds": best_duck["seconds"],
+                    "duckdb_peak_mb": max(r["peak_mb"] for r in duck),
+                }
+            )
+            print(
+                f"  build {scale} {fmt}: {best_ours['seconds']:.2f} s vs duckdb {best_duck['seconds']:.2f} s",
+                flush=True,
+            )
+    return rows
+
+
+# --- serving -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> float:
+    started = time.perf_counter()
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except OSError:
+            pass
+        if time.perf_counter() - started > timeout:
+            raise SystemExit(f"{url} did not answer in {timeout} s")
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def server(app: str, env: dict[str, str]) -> Iterator[tuple[str, float]]:
+    """`uvicorn APP` as the README starts it; yields (base url, seconds until /livez answered)."""
+    port = free_port()
+    command = [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": "python", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url + "/livez", process)
+        yield url, time.perf_counter() - started
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # the old design may still be busy with queries
+            process.kill()
+            process.wait()
+
+
+def load(url: str, pattern: str, ids: Path, seconds: float) -> dict[str, float]:
+    if shutil.which("wrk"):
+        out = subprocess.run(
+            ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(ROOT / "bench" / "ids.lua"), url],
+            env={**os.environ, "IDS_FILE": str(ids), "PATTERN": pattern},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return {"rps": _wrk(out, "Requests/sec:"), "p50_ms": _wrk_ms(out, "50%"), "p99_ms": _wrk_ms(out, "99%")}
+    out = subprocess.run(
+        [PY, "-m", "bench.load", "--url", url, "--pattern", pattern, "--ids", str(ids), "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    return dict(json.loads(out))
+
+
+def _wrk(out: str, label: str) -> float:
+    return float(next(line.split()[1] for line in out.splitlines() if line.strip().startswith(label)))
+
+
+def _wrk_ms(out: str, label: str) -> float:
+    value = next(line.split()[1] for line in out.splitlines() if line.strip().startswith(label))
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * factor
+    return float(value)
+
+
+ENDPOINTS = {
+    "livez": "/livez",
+    "performance": "/campaigns/{id}/performance",
+    "top creators": "/creators/top?campaign_id={id}&limit=10",
+    "anomalies (fixture)": "/campaigns/{id}/anomalies",
+}
+
+
+def rounds(
+    url: str, names: list[str], patterns: dict[str, str], ids: Path, count: int, seconds: float
+) -> dict[str, Any]:
+    """Interleave the endpoints `count` times; the median round of each is reported."""
+    seen: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    for _ in range(count):
+        for name in names:
+            seen[name].append(load(url, patterns[name], ids, seconds))
+    return {n: sorted(r, key=lambda x: x["rps"])[len(r) // 2] for n, r in seen.items()}
+
+
+def bench_serving(scale: str, count: int, seconds: float) -> dict[str, Any]:
+    folder = data(scale, "csv")
+    rollups = OUT / "rollups" / f"{scale}-csv"
+    subprocess.run(
+        [str(BIN / "campaign-analytics"), "build", "--data-dir", str(folder), "--out", str(rollups)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    ids = OUT / f"ids-{scale}.txt"
+    ids.write_text("\n".join(pl.read_csv(folder / "campaigns.csv")["campaign_id"].to_list()) + "\n")
+    base_env = {"DATA_DIR": str(folder), "ROLLUP_DIR": str(rollups)}
+    results: dict[str, Any] = {}
+    with server("app:app", {**base_env, "BENCHMARK_FIXTURES_FILE": str(folder / "benchmarks.json")}) as (url, startup):
+        results["startup_seconds"] = startup
+        warm = load(url, ENDPOINTS["anomalies (fixture)"], ids, 2)  # first touches, page cache  # noqa: F841
+        results["ours"] = rounds(url, list(ENDPOINTS), ENDPOINTS, ids, count, seconds)
+    stub_port = free_port()
+    stub = subprocess.Popen(
+        [
+            str(BIN / "uvicorn"),
+            "bench.stub_benchmarks:app",
+            "--port",
+            str(stub_port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{stub_port}/health", stub)
+        http_env = {**base_env, "BENCHMARK_API_BASE": f"http://127.0.0.1:{stub_port}"}
+        with server("app:app", http_env) as (url, _):
+            patterns = {"livez": "/livez", "anomalies (HTTP stub)": "/campaigns/{id}/anomalies"}
+            results["http"] = rounds(url, list(patterns), patterns, ids, count, seconds)
+    finally:
+        stub.terminate()
+        stub.wait(timeout=10)
+    with server("bench.baseline_app:app", {"DATA_DIR": str(folder)}) as (url, _):
+        results["baseline"] = rounds(url, list(ENDPOINTS), ENDPOINTS, ids, 1, seconds)
+    return results
+
+
+def bench_startup(scale: str) -> float:
+    folder = data(scale, "parquet")
+    rollups = OUT / "rollups" / f"{scale}-parquet"
+    if not (rollups / "current").exists():
+        subprocess.run(
+            [str(BIN / "campaign-analytics"), "build", "--data-dir", str(folder), "--out", str(rollups)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    env = {
+        "DATA_DIR": str(folder),
+        "ROLLUP_DIR": str(rollups),
+        "BENCHMARK_FIXTURES_FILE": str(folder / "benchmarks.json"),
+    }
+    with server("app:app", env) as (_, seconds):
+        return seconds
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    loadgen = "wrk" if shutil.which("wrk") else "bench/load.py (wrk not installed)"
+    return f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, polars {pl.__version__}; load: {loadgen}, 32 connections"
+
+
+def table(
+    build: list[dict[str, Any]], serving: dict[str, Any], startups: dict[str, float], seconds: float, count: int
+) -> str:
+    lines = [f"machine: {machine()}", ""]
+    if build:
+        lines += ["build                       ours s  peak MB   duckdb s  peak MB   time ratio", "-" * 78]
+        for r in build:
+            lines.append(
+                f"{r['scale']} ({r['rows']:>10,} rows) {r['format']:<8} {r['seconds']:6.2f} {r['peak_mb']:8.0f}   {r['duckdb_seconds']:8.2f} {r['duckdb_peak_mb']:8.0f}   {r['seconds'] / r['duckdb_seconds']:6.2f}x"
+            )
+        lines.append("")
+    if serving:
+        ours, http, base = serving["ours"], serving["http"], serving["baseline"]
+        livez = ours["livez"]["rps"]
+        lines += [
+            f"serving (M rollups, median of {count} x {seconds:g} s)   req/s   vs livez  p50 ms  p99 ms   old design req/s",
+            "-" * 96,
+        ]
+        for name, r in ours.items():
+            old = base.get(name, {}).get("rps")
+            lines.append(
+                f"{name:<42} {r['rps']:8.0f} {r['rps'] / livez:8.0%} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f}   {old:10.1f}"
+                if old is not None
+                else ""
+            )
+        r = http["anomalies (HTTP stub)"]
+        lines.append(
+            f"{'anomalies (HTTP stub)':<42} {r['rps']:8.0f} {r['rps'] / http['livez']['rps']:8.0%} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f}   (vs /livez of that server: {http['livez']['rps']:.0f} req/s)"
+        )
+        lines.append("")
+    if startups:
+        lines.append("start-up until /livez answers: " + ", ".join(f"{k} {v:.2f} s" for k, v in startups.items()))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", nargs="+", default=["S", "M"], choices=sorted(SCALES))
+    parser.add_argument("--no-serve", action="store_true", help="skip the serving benchmark")
+    parser.add_argument("--seconds", type=float, default=5, help="length of one load round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2, help="build runs per case (best is kept)")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    build = bench_build(args.scales, args.repeats)
+    serving = {} if args.no_serve else bench_serving("M", args.rounds, args.seconds)
+    startups = {f"{s} rollups": bench_startup(s) for s in args.scales if s in ("M", "L")}
+    report = table(build, serving, startups, args.seconds, args.rounds)
+    (OUT / "results.txt").write_text(report + "\n")
+    (OUT / "results.json").write_text(json.dumps({"build": build, "serving": serving, "startup": startups}, indent=2))
+    print()
+    print(report)
+    print(f"\n(total {time.perf_counter() - started:.0f} s; also in bench/out/results.txt)")
+
+
+if __name__ == "__main__":
+    main()
