@@ -68,7 +68,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
-    ids = open(args.ids, encoding="utf-8").read().split()
+    with open(args.ids, encoding="utf-8") as handle:
+        ids = handle.read().split()
     paths = [args.pattern.replace("{id}", i) for i in ids]
     print(json.dumps(asyncio.run(run(args.url, paths, args.connections, args.seconds))))
 
