@@ -251,6 +251,24 @@ def test_limit_bounds_are_inclusive(client: TestClient, limit: str, count: int) 
     assert (body["limit"], len(body["creators"])) == (int(limit), count)
 
 
+@pytest.mark.parametrize(
+    ("query", "creator_count"),
+    [
+        ("campaign_id=cmp-001&limit=1&limit=2", 2),  # the last repeat wins, as in starlette
+        ("campaign_id=cmp-00%31&limit=%32", 2),  # percent-encoded
+        ("limit=1&campaign_id=cmp-001&extra=x", 1),
+        ("campaign_id=cmp-001&limit=+2", 2),  # '+' is a space; pydantic strips it
+    ],
+)
+def test_query_strings_are_read_like_starlette_reads_them(client: TestClient, query: str, creator_count: int) -> None:
+    body = body_of(client.get(f"/creators/top?{query}"), TopCreators)
+    assert (body["campaign_id"], len(body["creators"])) == ("cmp-001", creator_count)
+
+
+def test_an_empty_campaign_id_is_an_unknown_campaign(client: TestClient) -> None:
+    assert client.get("/creators/top?campaign_id=").json() == {"detail": "campaign '' not found"}
+
+
 def test_campaign_id_is_required(client: TestClient) -> None:
     response = client.get("/creators/top?limit=2")
     assert response.status_code == 422
@@ -370,4 +388,12 @@ def test_openapi_documents_the_response_models(client: TestClient) -> None:
     assert ok_schema("/creators/top").endswith("/TopCreators")
     assert ok_schema("/campaigns/{campaign_id}/anomalies").endswith("/CampaignAnomalies")
     assert "502" in paths["/campaigns/{campaign_id}/anomalies"]["get"]["responses"]
+    for path in ("/campaigns/{campaign_id}/performance", "/campaigns/{campaign_id}/anomalies"):
+        assert [(p["name"], p["in"], p["required"]) for p in paths[path]["get"]["parameters"]] == [
+            ("campaign_id", "path", True)
+        ]
+    assert [(p["name"], p["required"]) for p in paths["/creators/top"]["get"]["parameters"]] == [
+        ("campaign_id", True),
+        ("limit", False),
+    ]
     assert json.dumps(schema)  # serialisable

@@ -25,6 +25,11 @@ class Thresholds:
     min_ctr: Decimal
     min_roas: Decimal
 
+    def __post_init__(self) -> None:
+        # derived once: a fixture's Thresholds serve many requests
+        object.__setattr__(self, "floats", (float(self.min_ctr), float(self.min_roas)))
+        object.__setattr__(self, "json", '{{"min_ctr":{!r},"min_roas":{!r}}}'.format(*self.floats))
+
 
 @dataclass(frozen=True)
 class Day:
@@ -108,16 +113,19 @@ class DayIndex:
     def alert_issues(self, thresholds: Thresholds) -> list[tuple[int, tuple[str, ...]]]:
         """Exactly `alert_issues(self.days, thresholds)`."""
         days = self.days
+        min_ctr, min_roas = thresholds.floats  # type: ignore[attr-defined]
         low_ctr = _below(
             self.ctr_keys,
             self.ctr_days,
             thresholds.min_ctr,
+            min_ctr,
             lambda i, n, d: days[i].clicks * d < n * days[i].impressions,
         )
         low_roas = _below(
             self.roas_keys,
             self.roas_days,
             thresholds.min_roas,
+            min_roas,
             lambda i, n, d: days[i].revenue_micros * d < n * days[i].spend_micros,
         )
         idle = self.idle
@@ -131,11 +139,15 @@ _BAND = 1e-12  # relative; float rounding of a ratio of integers is off by a few
 
 
 def _below(
-    keys: Sequence[float], days: Sequence[int], threshold: Decimal, exactly_below: Callable[[int, int, int], bool]
+    keys: Sequence[float],
+    days: Sequence[int],
+    threshold: Decimal,
+    target: float,
+    exactly_below: Callable[[int, int, int], bool],
 ) -> list[int]:
+    """The days (in `keys` order) whose ratio is below `threshold`; `target` is its float."""
     if not keys:
         return []
-    target = float(threshold)
     sure = bisect_left(keys, target * (1 - _BAND))
     unsure = bisect_right(keys, target * (1 + _BAND), lo=sure)
     below = list(days[:sure])

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import anyio
 import httpx
@@ -102,6 +103,10 @@ def create_app(
     )
     app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]
     app.include_router(router)
+    # Routes are matched in order and FastAPI puts its docs routes first; every request to the
+    # API would test those patterns before its own. Move them to the end.
+    docs = [r for r in app.router.routes if getattr(r, "include_in_schema", True) is False]
+    app.router.routes[:] = [r for r in app.router.routes if r not in docs] + docs
     return app
 
 
@@ -158,9 +163,11 @@ async def _domain_error(request: Request, exc: CampaignAnalyticsError) -> JSONRe
 #
 # The read routes are the hot path, so they are kept lean (each saving below was measured with
 # the serving benchmark): the service comes from `request.app.state` rather than a `Depends`
-# (about 20 us a request), bodies are prepared bytes sent with precomputed headers, and
-# /creators/top reads its query itself: canonical values take a fast path, anything else is
-# validated by the same pydantic rules FastAPI would apply and fails with FastAPI's own 422.
+# (about 20 us a request), ids are read from `request.path_params` rather than declared as
+# parameters (about 10 us; `openapi_extra` documents them), bodies are prepared bytes sent with
+# precomputed headers, and /creators/top reads its query itself: canonical values take a fast
+# path, anything else is validated by the same pydantic rules FastAPI would apply and fails
+# with FastAPI's own 422.
 
 
 def service_of(request: Request) -> Service:
@@ -208,11 +215,23 @@ async def livez() -> Response:
     return LIVEZ
 
 
-@router.get("/campaigns/{campaign_id:path}/performance", response_model=CampaignPerformance, responses=ERRORS)
-async def campaign_performance(campaign_id: str, request: Request) -> Response:
+_CAMPAIGN_PATH = {
+    "parameters": [
+        {"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "string", "title": "Campaign Id"}}
+    ]
+}
+
+
+@router.get(
+    "/campaigns/{campaign_id:path}/performance",
+    response_model=CampaignPerformance,
+    responses=ERRORS,
+    openapi_extra=_CAMPAIGN_PATH,
+)
+async def campaign_performance(request: Request) -> Response:
     """A campaign's totals with CTR, CVR and ROAS."""
     store = service_of(request).rollups()
-    return PreparedJSON(store.performance(campaign_id), store)
+    return PreparedJSON(store.performance(request.path_params["campaign_id"]), store)
 
 
 _LIMIT = TypeAdapter(Annotated[int, Field(ge=1, le=100)])
@@ -234,9 +253,17 @@ _TOP_PARAMETERS = [
 ]
 
 
+def _query(raw: bytes) -> dict[str, str]:
+    """The query string as starlette reads it (blank values kept, the last repeat wins)."""
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    return dict(pair.partition("=")[::2] for pair in text.split("&") if pair)
+
+
 def top_query(request: Request) -> tuple[str, int]:
     """`campaign_id` (required) and `limit` (1..100, default 10), or FastAPI's 422."""
-    query = request.query_params
+    query = _query(request.scope["query_string"])
     campaign_id = query.get("campaign_id")
     raw_limit = query.get("limit")
     errors: list[dict[str, Any]] = []
@@ -273,9 +300,11 @@ async def top_creators(request: Request) -> Response:
     "/campaigns/{campaign_id:path}/anomalies",
     response_model=CampaignAnomalies,
     responses={**ERRORS, 502: {"model": ErrorDetail, "description": "Benchmark service failed"}},
+    openapi_extra=_CAMPAIGN_PATH,
 )
-async def campaign_anomalies(campaign_id: str, request: Request) -> Response:
+async def campaign_anomalies(request: Request) -> Response:
     """Days below the campaign's live benchmark thresholds, and which rules they break."""
+    campaign_id: str = request.path_params["campaign_id"]
     service = service_of(request)
     store = service.rollups()
     entry = store.campaign(campaign_id)  # unknown campaign: 404 before the benchmark is called

@@ -118,7 +118,7 @@ class CampaignEntry:
         found = self.days.alert_issues(thresholds)
         heads, tails = self._alerts
         alerts = ",".join(heads[i] + _ISSUES_JSON[issues] + tails[i] for i, issues in found)
-        used = f'{{"min_ctr":{float(thresholds.min_ctr)!r},"min_roas":{float(thresholds.min_roas)!r}}}'
+        used = thresholds.json  # type: ignore[attr-defined]
         return f'{{"campaign_id":{self.id_json},"thresholds":{used},"alerts":[{alerts}]}}'.encode()
 
 
