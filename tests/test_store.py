@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from campaign_analytics.anomalies import Thresholds
 from campaign_analytics.build import build
 from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
 from campaign_analytics.manifest import find_published
@@ -65,3 +67,20 @@ def test_nothing_published(tmp_path: Path) -> None:
     (tmp_path / "builds").mkdir()
     shutil.rmtree(tmp_path / "builds")
     assert find_published(tmp_path / "missing") is None
+
+
+def test_anomalies_follow_the_thresholds_of_each_request(visible_rollup_dir: Path) -> None:
+    store = RollupStore.load(find_published(visible_rollup_dir))  # type: ignore[arg-type]
+    entry = store.campaign("cmp-002")
+    strict, lax = Thresholds(Decimal("0.05"), Decimal("5")), Thresholds(Decimal("0"), Decimal("0"))
+    for _ in range(2):  # alternating: a kept answer must never be served for other thresholds
+        assert len(json.loads(entry.anomalies_body(strict))["alerts"]) == 4
+        assert json.loads(entry.anomalies_body(lax)) == {
+            "campaign_id": "cmp-002",
+            "thresholds": {"min_ctr": 0.0, "min_roas": 0.0},
+            "alerts": [],
+        }
+    assert json.loads(entry.anomalies_body(Thresholds(Decimal("0.050"), Decimal("5.0"))))["thresholds"] == {
+        "min_ctr": 0.05,
+        "min_roas": 5.0,
+    }

@@ -12,6 +12,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 CTR_BELOW = "ctr_below_threshold"
 ROAS_BELOW = "roas_below_threshold"
@@ -31,9 +32,12 @@ class Thresholds:
         object.__setattr__(self, "json", '{{"min_ctr":{!r},"min_roas":{!r}}}'.format(*self.floats))
 
 
-@dataclass(frozen=True)
-class Day:
-    """One row of the daily rollup: a campaign's day, all creators together."""
+class Day(NamedTuple):
+    """One row of the daily rollup: a campaign's day, all creators together.
+
+    A NamedTuple, not a dataclass: a tuple holding only numbers and strings is dropped from
+    the cyclic GC's tracking, so millions of loaded days add nothing to each collection.
+    """
 
     metric_date: str
     impressions: int

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 import anyio
 import httpx
@@ -253,17 +252,9 @@ _TOP_PARAMETERS = [
 ]
 
 
-def _query(raw: bytes) -> dict[str, str]:
-    """The query string as starlette reads it (blank values kept, the last repeat wins)."""
-    text = raw.decode("latin-1")
-    if "%" in text or "+" in text:
-        return dict(parse_qsl(text, keep_blank_values=True))
-    return dict(pair.partition("=")[::2] for pair in text.split("&") if pair)
-
-
 def top_query(request: Request) -> tuple[str, int]:
     """`campaign_id` (required) and `limit` (1..100, default 10), or FastAPI's 422."""
-    query = _query(request.scope["query_string"])
+    query = request.query_params  # parsed once per request by FastAPI already
     campaign_id = query.get("campaign_id")
     raw_limit = query.get("limit")
     errors: list[dict[str, Any]] = []

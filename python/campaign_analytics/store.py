@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 
 import polars as pl
 
@@ -64,7 +65,7 @@ REQUIRED_COLUMNS = {
 class CampaignEntry:
     """Everything served about one campaign; its days are materialised on first use."""
 
-    __slots__ = ("_alerts", "_creators", "_daily", "_days", "_top", "id_json", "performance")
+    __slots__ = ("_alerts", "_creators", "_daily", "_days", "_last_anomalies", "_top", "id_json", "performance")
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class CampaignEntry:
         self._creators = creators  # (top_creators, first row, rows): this campaign's, best first
         self._daily = daily  # (daily_anomalies, first row, rows): this campaign's days, by date
         self._top: tuple[str, list[int]] | None = None
+        self._last_anomalies: tuple[tuple[Decimal, Decimal], bytes] | None = None
         self._days: DayIndex | None = None
         self._alerts: tuple[list[str], list[str]] = ([], [])
 
@@ -115,6 +117,17 @@ class CampaignEntry:
         return f'{{"campaign_id":{self.id_json},"limit":{limit},"creators":[{shown}]}}'.encode()
 
     def anomalies_body(self, thresholds: Thresholds) -> bytes:
+        """The body for these thresholds. The thresholds are fetched live for every request;
+        the answer for a given (campaign, thresholds) never changes, so the last one is kept."""
+        key = (thresholds.min_ctr, thresholds.min_roas)
+        last = self._last_anomalies
+        if last is not None and last[0] == key:
+            return last[1]
+        body = self._anomalies_body(thresholds)
+        self._last_anomalies = (key, body)
+        return body
+
+    def _anomalies_body(self, thresholds: Thresholds) -> bytes:
         found = self.days.alert_issues(thresholds)
         heads, tails = self._alerts
         alerts = ",".join(heads[i] + _ISSUES_JSON[issues] + tails[i] for i, issues in found)
