@@ -210,3 +210,14 @@ def test_the_fast_audit_and_the_exact_messages_flag_the_same_cells(column: Colum
         checked = table.select(valid=_valid(column, dtype), problem=_problem(column, dtype), value=pl.col(column.name))
         for row in checked.iter_rows(named=True):
             assert row["valid"] is (row["problem"] is None), row
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_read_as_usual(tmp_path: Path) -> None:
+    plain = write_dataset(tmp_path / "plain", metrics=[GOOD, with_cell("revenue", "")])
+    windows = write_dataset(tmp_path / "windows", metrics=[GOOD, with_cell("revenue", "")])
+    for name in ("campaigns.csv", "creators.csv", "campaign_daily_metrics.csv"):
+        text = (windows / name).read_text(encoding="utf-8")
+        (windows / name).write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    expected, got = read_sources(plain), read_sources(windows)
+    assert got.campaigns.equals(expected.campaigns)
+    assert got.metrics.collect().equals(expected.metrics.collect())
