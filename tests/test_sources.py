@@ -180,6 +180,11 @@ def test_parquet_inputs_are_read_with_the_same_rules(tmp_path: Path) -> None:
     metrics = read_sources(data).metrics.collect()
     assert metrics.select("spend_micros", "revenue_micros").rows() == [(100_000, None), (2_675_000, 1_005_000)]
 
+    frame.with_columns(pl.col("metric_date").cast(pl.Datetime("us"))).write_parquet(
+        data / "campaign_daily_metrics.parquet"
+    )
+    assert read_sources(data).metrics.collect()["metric_date"].to_list() == [date(2026, 1, 1), date(2026, 1, 2)]
+
     frame.with_columns(pl.Series("clicks", [1, -2])).write_parquet(data / "campaign_daily_metrics.parquet")
     with pytest.raises(InvalidSourceData) as caught:
         read_sources(data)

@@ -210,8 +210,13 @@ def _scan(path: Path, spec: TableSpec) -> pl.LazyFrame:
 
 
 def _parquet_column(column: Column, dtype: pl.DataType) -> pl.Expr:
-    """Keep native integer counts, dates and Decimal money with <= 6 places; the rest as text."""
+    """Keep native integer counts, dates and Decimal money with <= 6 places; the rest as text.
+
+    A timestamp `metric_date` (what many writers produce for a date) counts as its calendar day.
+    """
     col = pl.col(column.name)
+    if column.kind is Kind.DATE and isinstance(dtype, pl.Datetime):
+        return col.dt.date()
     native = (
         (column.kind is Kind.COUNT and dtype.is_integer())
         or (column.kind is Kind.DATE and dtype == pl.Date)
