@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -25,11 +25,15 @@ class Thresholds:
 
     min_ctr: Decimal
     min_roas: Decimal
+    # derived once (a fixture's Thresholds serve many requests): their floats, and the JSON
+    # object the anomalies body echoes
+    floats: tuple[float, float] = field(init=False, repr=False, compare=False)
+    json: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # derived once: a fixture's Thresholds serve many requests
-        object.__setattr__(self, "floats", (float(self.min_ctr), float(self.min_roas)))
-        object.__setattr__(self, "json", '{{"min_ctr":{!r},"min_roas":{!r}}}'.format(*self.floats))
+        floats = (float(self.min_ctr), float(self.min_roas))
+        object.__setattr__(self, "floats", floats)
+        object.__setattr__(self, "json", '{{"min_ctr":{!r},"min_roas":{!r}}}'.format(*floats))
 
 
 class Day(NamedTuple):
@@ -117,7 +121,7 @@ class DayIndex:
     def alert_issues(self, thresholds: Thresholds) -> list[tuple[int, tuple[str, ...]]]:
         """Exactly `alert_issues(self.days, thresholds)`."""
         days = self.days
-        min_ctr, min_roas = thresholds.floats  # type: ignore[attr-defined]
+        min_ctr, min_roas = thresholds.floats
         low_ctr = _below(
             self.ctr_keys,
             self.ctr_days,
@@ -169,7 +173,7 @@ def find_alerts(days: Sequence[Day], thresholds: Thresholds) -> list[Alert]:
 
 
 # Every combination of broken rules, as the tuple of issue names in SPEC order.
-_ISSUES = {
+_ISSUES: dict[tuple[bool, bool, bool], tuple[str, ...]] = {
     (ctr, roas, idle): tuple(
         name for name, on in ((CTR_BELOW, ctr), (ROAS_BELOW, roas), (SPEND_WITHOUT_CONVERSIONS, idle)) if on
     )
@@ -177,3 +181,5 @@ _ISSUES = {
     for roas in (False, True)
     for idle in (False, True)
 }
+# The `issues` lists an alert can have (every non-empty combination above).
+ISSUE_LISTS: tuple[tuple[str, ...], ...] = tuple(issues for issues in _ISSUES.values() if issues)

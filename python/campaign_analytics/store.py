@@ -22,7 +22,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from campaign_analytics.anomalies import Day, DayIndex, Thresholds
+from campaign_analytics.anomalies import ISSUE_LISTS, Day, DayIndex, Thresholds
 from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
 from campaign_analytics.manifest import ROLLUPS, PublishedBuild
 
@@ -65,7 +65,7 @@ REQUIRED_COLUMNS = {
 class CampaignEntry:
     """Everything served about one campaign; its days are materialised on first use."""
 
-    __slots__ = ("_alerts", "_creators", "_daily", "_days", "_last_anomalies", "_top", "id_json", "performance")
+    __slots__ = ("_creators", "_daily", "_days", "_last_anomalies", "_top", "id_json", "performance")
 
     def __init__(
         self,
@@ -80,23 +80,24 @@ class CampaignEntry:
         self._daily = daily  # (daily_anomalies, first row, rows): this campaign's days, by date
         self._top: tuple[str, list[int]] | None = None
         self._last_anomalies: tuple[tuple[Decimal, Decimal], bytes] | None = None
-        self._days: DayIndex | None = None
-        self._alerts: tuple[list[str], list[str]] = ([], [])
+        self._days: tuple[DayIndex, list[str], list[str]] | None = None
 
-    @property
-    def days(self) -> DayIndex:
+    def _day_rows(self) -> tuple[DayIndex, list[str], list[str]]:
+        """The days, and per day the alert JSON before and after its issues list."""
         if self._days is None:
             frame, start, length = self._daily
             part = frame.slice(start, length)
             dates = part["metric_date"].cast(pl.String).to_list()
             columns = [part[c].to_list() for c in DAY_FIELDS]
             days = [Day(*values) for values in zip(dates, *columns, strict=True)]
-            self._alerts = (
-                [f'{{"metric_date":"{d.metric_date}","issues":' for d in days],
-                [f',"ctr":{d.ctr!r},"roas":{d.roas!r}}}' for d in days],  # repr: shortest round-trip
-            )
-            self._days = DayIndex.of(days)
+            heads = [f'{{"metric_date":"{d.metric_date}","issues":' for d in days]
+            tails = [f',"ctr":{d.ctr!r},"roas":{d.roas!r}}}' for d in days]  # repr: shortest round-trip
+            self._days = (DayIndex.of(days), heads, tails)
         return self._days
+
+    @property
+    def days(self) -> DayIndex:
+        return self._day_rows()[0]
 
     def _top_creators(self) -> tuple[str, list[int]]:
         """'{creator},{creator},...' best first, and where each creator's object ends in it."""
@@ -128,10 +129,10 @@ class CampaignEntry:
         return body
 
     def _anomalies_body(self, thresholds: Thresholds) -> bytes:
-        found = self.days.alert_issues(thresholds)
-        heads, tails = self._alerts
+        days, heads, tails = self._day_rows()
+        found = days.alert_issues(thresholds)
         alerts = ",".join(heads[i] + _ISSUES_JSON[issues] + tails[i] for i, issues in found)
-        used = thresholds.json  # type: ignore[attr-defined]
+        used = thresholds.json
         return f'{{"campaign_id":{self.id_json},"thresholds":{used},"alerts":[{alerts}]}}'.encode()
 
 
@@ -182,18 +183,7 @@ class RollupStore:
         return len(self._index)
 
 
-_ISSUES_JSON = {
-    issues: json.dumps(list(issues))
-    for issues in (
-        ("ctr_below_threshold",),
-        ("roas_below_threshold",),
-        ("spend_without_conversions",),
-        ("ctr_below_threshold", "roas_below_threshold"),
-        ("ctr_below_threshold", "spend_without_conversions"),
-        ("roas_below_threshold", "spend_without_conversions"),
-        ("ctr_below_threshold", "roas_below_threshold", "spend_without_conversions"),
-    )
-}
+_ISSUES_JSON = {issues: json.dumps(list(issues)) for issues in ISSUE_LISTS}
 
 
 def _index(frames: dict[str, pl.DataFrame]) -> dict[str, CampaignEntry]:
