@@ -120,11 +120,11 @@ def test_top_creators_payload(client: TestClient) -> None:
                 "campaign_id": "cmp-001",
                 "creator_id": "crt-002",
                 "creator_name": "Blake",
-                "total_impressions": 1800,
-                "total_clicks": 72,
+                "total_impressions": 2000,
+                "total_clicks": 70,
                 "total_conversions": 6,
-                "total_spend": 300.0,
-                "ctr": 0.04,
+                "total_spend": 350.0,
+                "ctr": 0.035,
             },
         ],
     }
@@ -204,7 +204,7 @@ def test_anomalies_payload(client: TestClient) -> None:
         ),
         (
             "cmp-001",
-            [{"metric_date": "2026-01-02", "issues": ["roas_below_threshold"], "ctr": 0.0416, "roas": 2.597}],
+            [{"metric_date": "2026-01-02", "issues": ["roas_below_threshold"], "ctr": 0.0416, "roas": 2.6769}],
         ),
     ],
 )
