@@ -10,7 +10,7 @@ LINTED := python tests $(wildcard bench scripts)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build run test lint golden bench docker-smoke clean
+.PHONY: help setup build run test lint golden bench docker-smoke contract requirements clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -49,6 +49,12 @@ golden: setup  ## rewrite tests/golden/visible/*.csv from a fresh build (review 
 
 bench: $(BIN)/.installed-bench  ## build and serving benchmarks at S and M scale; prints one table
 	$(BIN)/python -m bench.run --scales S M
+
+requirements:  ## regenerate python/requirements.txt from pyproject.toml and constraints.txt
+	python3 scripts/requirements.py
+
+contract:  ## the README's manual commands, verbatim, in a fresh copy and a fresh venv
+	bash scripts/contract-commands.sh
 
 docker-smoke:  ## build python/Dockerfile with podman, run it, check /health and the cmp-001 example
 	bash scripts/docker-smoke.sh

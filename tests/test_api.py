@@ -1,14 +1,21 @@
 """The HTTP contract (SPEC §4) on the visible sample: exact payloads, errors, hostile input.
 
-Runs as documented: `PYTHONPATH=python pytest tests/test_api.py -q`. The app is built with
-explicit Settings over data/visible (its fixture thresholds), so the expected payloads hold
-whatever the shell's DATA_DIR says. TestClient re-raises any server exception, so a request
-that would answer 500 fails the test that sent it.
+Runs as documented: `PYTHONPATH=python pytest tests/test_api.py -q`. Two styles:
+
+- first, the contract's own: `from app import create_app` at the top, environment variables
+  set inside each test, `TestClient(create_app())` without `with` (the ASGI lifespan never
+  runs), exactly how the people who adopt the service test it;
+- then the richer tests, on an app built with explicit Settings over data/visible (its fixture
+  thresholds), so their payloads hold whatever the shell's DATA_DIR says.
+
+TestClient re-raises any server exception, so a request that would answer 500 fails the test
+that sent it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +25,169 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from campaign_analytics.api import create_app
+from app import create_app
 from campaign_analytics.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE
 from tests.live_server import raw_get, serve
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """The contract-style tests set os.environ themselves; put it back after each test."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+# --- the contract's own style: plain TestClient(create_app()), environment set in the test ---
+
+
+def test_contract_health_ok_in_fixture_mode() -> None:
+    os.environ["DATA_DIR"] = f"{REPO}/data/visible"
+    os.environ["BENCHMARK_FIXTURES_FILE"] = f"{REPO}/data/visible/benchmarks.json"
+    client = TestClient(create_app())
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert {k: body[k] for k in ("status", "database", "benchmark_service", "dataset")} == {
+        "status": "ok",
+        "database": "ok",
+        "benchmark_service": "fixture",
+        "dataset": "visible",
+    }
+
+
+def test_contract_cmp_001_performance() -> None:
+    os.environ["DATA_DIR"] = f"{REPO}/data/visible"
+    os.environ["BENCHMARK_FIXTURES_FILE"] = f"{REPO}/data/visible/benchmarks.json"
+    client = TestClient(create_app())
+    response = client.get("/campaigns/cmp-001/performance")
+    assert response.status_code == 200
+    assert response.json() == {
+        "campaign_id": "cmp-001",
+        "campaign_name": "Spring Launch",
+        "totals": {
+            "total_impressions": 5000,
+            "total_clicks": 212,
+            "total_conversions": 21,
+            "total_spend": 890.0,
+            "total_revenue": 3230.0,
+            "ctr": 0.0424,
+            "cvr": 0.0991,
+            "roas": 3.6292,
+        },
+    }
+
+
+def test_contract_cmp_001_top_two_creators() -> None:
+    os.environ["DATA_DIR"] = f"{REPO}/data/visible"
+    os.environ["BENCHMARK_FIXTURES_FILE"] = f"{REPO}/data/visible/benchmarks.json"
+    client = TestClient(create_app())
+    response = client.get("/creators/top?campaign_id=cmp-001&limit=2")
+    assert response.status_code == 200
+    assert response.json() == {
+        "campaign_id": "cmp-001",
+        "limit": 2,
+        "creators": [
+            {
+                "campaign_id": "cmp-001",
+                "creator_id": "crt-001",
+                "creator_name": "Avery",
+                "total_impressions": 2200,
+                "total_clicks": 110,
+                "total_conversions": 12,
+                "total_spend": 420.0,
+                "ctr": 0.05,
+            },
+            {
+                "campaign_id": "cmp-001",
+                "creator_id": "crt-002",
+                "creator_name": "Blake",
+                "total_impressions": 2000,
+                "total_clicks": 70,
+                "total_conversions": 6,
+                "total_spend": 350.0,
+                "ctr": 0.035,
+            },
+        ],
+    }
+
+
+def test_contract_cmp_004_tie_is_broken_by_creator_id() -> None:
+    os.environ["DATA_DIR"] = f"{REPO}/data/visible"
+    os.environ["BENCHMARK_FIXTURES_FILE"] = f"{REPO}/data/visible/benchmarks.json"
+    client = TestClient(create_app())
+    creators = client.get("/creators/top?campaign_id=cmp-004&limit=2").json()["creators"]
+    assert [(c["creator_id"], c["total_conversions"], c["total_clicks"]) for c in creators] == [
+        ("crt-003", 3, 30),
+        ("crt-004", 3, 30),
+    ]
+
+
+def test_contract_cmp_002_anomalies() -> None:
+    os.environ["DATA_DIR"] = f"{REPO}/data/visible"
+    os.environ["BENCHMARK_FIXTURES_FILE"] = f"{REPO}/data/visible/benchmarks.json"
+    client = TestClient(create_app())
+    response = client.get("/campaigns/cmp-002/anomalies")
+    assert response.status_code == 200
+    assert response.json() == {
+        "campaign_id": "cmp-002",
+        "thresholds": {"min_ctr": 0.03, "min_roas": 2.5},
+        "alerts": [
+            {
+                "metric_date": "2026-01-03",
+                "issues": ["ctr_below_threshold", "roas_below_threshold"],
+                "ctr": 0.0263,
+                "roas": 2.2059,
+            }
+        ],
+    }
+
+
+def test_contract_cmp_005_spend_without_conversions() -> None:
+    os.environ["DATA_DIR"] = f"{REPO}/data/visible"
+    os.environ["BENCHMARK_FIXTURES_FILE"] = f"{REPO}/data/visible/benchmarks.json"
+    client = TestClient(create_app())
+    response = client.get("/campaigns/cmp-005/anomalies")
+    assert response.status_code == 200
+    assert response.json() == {
+        "campaign_id": "cmp-005",
+        "thresholds": {"min_ctr": 0.03, "min_roas": 1.0},
+        "alerts": [
+            {
+                "metric_date": "2026-01-06",
+                "issues": ["roas_below_threshold", "spend_without_conversions"],
+                "ctr": 0.05,
+                "roas": 0.0,
+            }
+        ],
+    }
+
+
+def test_contract_cmp_003_has_no_alerts() -> None:
+    os.environ["DATA_DIR"] = f"{REPO}/data/visible"
+    os.environ["BENCHMARK_FIXTURES_FILE"] = f"{REPO}/data/visible/benchmarks.json"
+    client = TestClient(create_app())
+    response = client.get("/campaigns/cmp-003/anomalies")
+    assert response.status_code == 200
+    assert response.json()["alerts"] == []
+
+
+def test_contract_unreachable_benchmark_service_is_502() -> None:
+    os.environ["DATA_DIR"] = f"{REPO}/data/visible"
+    os.environ.pop("BENCHMARK_FIXTURES_FILE", None)
+    os.environ["BENCHMARK_API_BASE"] = "http://localhost:19999"
+    client = TestClient(create_app())
+    response = client.get("/campaigns/cmp-001/anomalies")
+    assert response.status_code == 502
+    assert "unreachable" in response.json()["detail"]
+
+
+# --- the richer tests: explicit Settings, one app per module -----------------------------------
 
 
 @pytest.fixture(scope="module")

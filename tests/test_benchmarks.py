@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
 from campaign_analytics.anomalies import Thresholds
@@ -105,8 +104,9 @@ def reset(request: pytest.FixtureRequest) -> None:
 
 def fetch(base: str, campaign_id: str = "cmp-1") -> Thresholds:
     async def go() -> Thresholds:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-            return await HttpBenchmarks(client, base, TIMEOUT).thresholds(campaign_id)
+        source = HttpBenchmarks(base, TIMEOUT)
+        async with source.pooled():
+            return await source.thresholds(campaign_id)
 
     return asyncio.run(go())
 
@@ -158,8 +158,7 @@ def test_unreachable_service() -> None:
 
 def test_http_health(stub: StubBenchmarks) -> None:
     async def health(base: str) -> str:
-        async with httpx.AsyncClient() as client:
-            return await HttpBenchmarks(client, base, TIMEOUT).health()
+        return await HttpBenchmarks(base, TIMEOUT).health()  # no pool: a client of its own
 
     assert asyncio.run(health(stub.url)) == "ok"
     stub.behave(health_status=404)  # any answer below 500 means the service is there

@@ -7,7 +7,11 @@ one test injects an httpx.MockTransport instead, as create_app allows.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,3 +251,76 @@ def test_create_app_reads_the_environment_when_called(
     monkeypatch.setenv("BENCHMARK_TIMEOUT_SECONDS", "soon")
     with pytest.raises(ConfigError, match="BENCHMARK_TIMEOUT_SECONDS='soon' is not a number of seconds"):
         create_app()
+
+
+# --- the app is ready with or without its lifespan (issue 8) -----------------------------------
+
+
+def test_importing_app_never_raises_and_uvicorn_without_data_dir_says_why() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "ROLLUP_DIR", "BENCHMARK_FIXTURES_FILE")}
+    env["PYTHONPATH"] = str(repo / "python")
+    imported = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import app; from app import create_app; print('ok')"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (imported.returncode, imported.stdout.strip(), imported.stderr) == (0, "ok", "")
+    started = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "app:app", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert started.returncode == 1
+    assert started.stderr.strip().splitlines()[-1] == (
+        "campaign-analytics: DATA_DIR is not set: point it at a folder of input files (e.g. data/visible)"
+    )
+
+
+@pytest.mark.parametrize("with_lifespan", [False, True], ids=["plain", "with"])
+def test_live_thresholds_work_with_or_without_the_lifespan(
+    stub: StubBenchmarks, visible_rollup_dir: Path, with_lifespan: bool
+) -> None:
+    stub.behave()
+    settings = Settings.for_data(
+        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url, benchmark_timeout_seconds=TIMEOUT
+    )
+    client = TestClient(create_app(settings))
+    with contextlib.ExitStack() as stack:
+        if with_lifespan:
+            stack.enter_context(client)
+        # a plain TestClient runs every request on an event loop of its own: each must work
+        for _ in range(3):
+            response = client.get("/campaigns/cmp-005/anomalies")
+            assert (response.status_code, response.json()["thresholds"]) == (200, {"min_ctr": 0.03, "min_roas": 1.0})
+        assert client.get("/health").json()["benchmark_service"] == "ok"
+
+
+def test_many_apps_in_one_process_keep_their_own_settings(stub: StubBenchmarks, visible_rollup_dir: Path) -> None:
+    stub.behave()
+    fixture = Settings.for_data(
+        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_fixtures_file=VISIBLE / "benchmarks.json"
+    )
+    live = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url)
+    down = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=closed_port_url())
+    apps = [TestClient(create_app(s)) for s in (fixture, live, down)]
+    assert [c.get("/health").json()["benchmark_service"] for c in apps] == ["fixture", "ok", "error"]
+    assert [c.get("/campaigns/cmp-002/anomalies").status_code for c in apps] == [200, 200, 502]
+
+
+def test_the_lifespan_closes_the_pool_it_opened(stub: StubBenchmarks, visible_rollup_dir: Path) -> None:
+    stub.behave()
+    settings = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url)
+    app = create_app(settings)
+    source = app.state.service.benchmarks
+    with TestClient(app) as client:
+        assert client.get("/campaigns/cmp-002/anomalies").status_code == 200
+        pool = source._pool
+        assert pool is not None
+    assert source._pool is None
+    assert pool[1].is_closed

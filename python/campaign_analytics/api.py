@@ -1,8 +1,9 @@
 """The read-only HTTP API: `create_app()`, its lifespan, the one error handler, the routes.
 
     create_app(settings=None, *, benchmark_transport=None)
-      lifespan: load the published build (building it first, in a child process, when none
-                answers for the current inputs and SQL) and open one pooled httpx client
+      at once:  load the published build (building it first, in a child process, when none
+                answers for the current inputs and SQL); the app is ready without a lifespan
+      lifespan: (when the server runs it) one pooled benchmark client for its event loop
       routes:   thin; they ask the store and the benchmark source, which raise domain errors
       handler:  CampaignAnalyticsError -> {"detail": ...} with the error's own status
 
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -51,7 +51,8 @@ BUILD_HEADER = b"x-build-id"  # the build a read answer came from
 
 @dataclass
 class Service:
-    """Everything a request needs, made once in the lifespan."""
+    """Everything a request needs: made by `create_app()` itself, so that the app answers
+    whether or not its ASGI lifespan runs (`TestClient(app)` without `with` never runs it)."""
 
     settings: Settings
     benchmarks: BenchmarkSource
@@ -67,29 +68,34 @@ class Service:
 def create_app(
     settings: Settings | None = None, *, benchmark_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
+    """A ready app: settings read now (from the environment when none are given), the rollups
+    loaded now (built first in a child process when none answer for the inputs and SQL).
+
+    The lifespan, when the server runs it, only adds what belongs to its event loop: a pooled
+    client for the live benchmark service, closed again at shutdown. Without it each benchmark
+    call opens and closes a client of its own.
+    """
     config = settings or Settings.from_env()
+    benchmarks: BenchmarkSource
+    if config.benchmark_fixtures_file is not None:
+        benchmarks = FixtureBenchmarks(config.benchmark_fixtures_file)
+    else:
+        benchmarks = HttpBenchmarks(
+            config.benchmark_api_base,
+            config.benchmark_timeout_seconds,
+            transport=benchmark_transport,
+            user_agent=f"campaign-analytics/{__version__}",
+        )
+    store, error = load_rollups(config)
+    service = Service(config, benchmarks, store, error)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            benchmarks: BenchmarkSource
-            if config.benchmark_fixtures_file is not None:
-                benchmarks = FixtureBenchmarks(config.benchmark_fixtures_file)
-            else:
-                client = await stack.enter_async_context(
-                    httpx.AsyncClient(
-                        transport=benchmark_transport,
-                        timeout=config.benchmark_timeout_seconds,
-                        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-                        headers={"User-Agent": f"campaign-analytics/{__version__}"},
-                    )
-                )
-                benchmarks = HttpBenchmarks(client, config.benchmark_api_base, config.benchmark_timeout_seconds)
-            store, error = await anyio.to_thread.run_sync(load_rollups, config)
-            app.state.service = Service(config, benchmarks, store, error)
-            # The loaded rollups are millions of long-lived objects that never change; left to
-            # the cyclic GC, every full collection walks them all (pauses of tens of ms, seen as
-            # p99 spikes). Freezing moves everything alive now out of the collector's sight.
+        async with benchmarks.pooled():
+            # The loaded rollups are long-lived objects that never change; left to the cyclic
+            # GC, every full collection would walk them. Freezing moves everything alive now
+            # out of the collector's sight (only a served process does this, not every app a
+            # test makes).
             gc.collect()
             gc.freeze()
             yield
@@ -100,6 +106,7 @@ def create_app(
         description="Campaign, creator and daily rollups of creator-marketing metrics.",
         lifespan=lifespan,
     )
+    app.state.service = service
     app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]
     app.include_router(router)
     # Routes are matched in order and FastAPI puts its docs routes first; every request to the

@@ -13,9 +13,11 @@ comparisons in anomalies.py use exactly the value that was written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +36,10 @@ class BenchmarkSource(Protocol):
     mode: str
 
     async def thresholds(self, campaign_id: str) -> Thresholds: ...
+
+    def pooled(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold long-lived resources (a connection pool) for the running loop while open."""
+        ...
 
     async def health(self) -> str:
         """'fixture' or 'ok' when usable, else 'error'."""
@@ -111,6 +117,10 @@ class FixtureBenchmarks:
         self._cache = (key, table)
         return table
 
+    @contextlib.asynccontextmanager
+    async def pooled(self) -> AsyncIterator[None]:
+        yield  # nothing to hold: the file is read per request (cached by its stat)
+
     async def thresholds(self, campaign_id: str) -> Thresholds:
         table = self._load()
         try:
@@ -129,12 +139,56 @@ class FixtureBenchmarks:
 
 
 class HttpBenchmarks:
+    """The live benchmark service over HTTP.
+
+    A pooled client belongs to one event loop. `pooled()` (entered by the app's lifespan)
+    opens one on the loop that serves requests and closes it on exit; a call made on any other
+    loop, e.g. by `TestClient(app)` without `with`, which runs each request on a short-lived
+    loop of its own, uses a client of its own that is closed before the call returns.
+    """
+
     mode = "http"
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, timeout_seconds: float) -> None:
-        self.client = client
+    def __init__(
+        self,
+        base_url: str,
+        timeout_seconds: float,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        user_agent: str = "campaign-analytics",
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout_seconds
+        self._transport = transport
+        self._user_agent = user_agent
+        self._pool: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=self._transport,
+            timeout=self.timeout,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            headers={"User-Agent": self._user_agent},
+        )
+
+    @contextlib.asynccontextmanager
+    async def pooled(self) -> AsyncIterator[None]:
+        """Keep one pooled client for the running loop until the block ends."""
+        async with self._new_client() as client:
+            self._pool = (asyncio.get_running_loop(), client)
+            try:
+                yield
+            finally:
+                self._pool = None
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[httpx.AsyncClient]:
+        pool = self._pool
+        if pool is not None and pool[0] is asyncio.get_running_loop():
+            yield pool[1]
+            return
+        async with self._new_client() as client:
+            yield client
 
     def url_for(self, campaign_id: str) -> str:
         segment = quote(campaign_id, safe="")
@@ -146,8 +200,8 @@ class HttpBenchmarks:
         url = self.url_for(campaign_id)
         where = f"benchmark service GET {url}"
         try:
-            async with asyncio.timeout(self.timeout):
-                status, body = await self._get(url, where)
+            async with asyncio.timeout(self.timeout), self._client() as client:
+                status, body = await self._get(client, url, where)
         except TimeoutError:
             raise BenchmarkUnavailable(f"{where}: timed out after {self.timeout:g} s") from None
         except httpx.TimeoutException:
@@ -160,8 +214,8 @@ class HttpBenchmarks:
             raise BenchmarkUnavailable(f"{where}: HTTP {status}")
         return parse_thresholds(decode_json(body, where), where)
 
-    async def _get(self, url: str, where: str) -> tuple[int, bytes]:
-        async with self.client.stream("GET", url) as response:
+    async def _get(self, client: httpx.AsyncClient, url: str, where: str) -> tuple[int, bytes]:
+        async with client.stream("GET", url) as response:
             if response.status_code >= 400:
                 return response.status_code, b""
             body = bytearray()
@@ -173,8 +227,8 @@ class HttpBenchmarks:
 
     async def health(self) -> str:
         try:
-            async with asyncio.timeout(self.timeout):
-                response = await self.client.get(f"{self.base_url}/health")
+            async with asyncio.timeout(self.timeout), self._client() as client:
+                response = await client.get(f"{self.base_url}/health")
         except (TimeoutError, httpx.HTTPError):
             return "error"
         return "ok" if response.status_code < 500 else "error"
