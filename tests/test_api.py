@@ -382,6 +382,26 @@ def test_cmp_005_thresholds_are_echoed(client: TestClient) -> None:
     assert body_of(client.get("/campaigns/cmp-005/anomalies"))["thresholds"] == {"min_ctr": 0.03, "min_roas": 1.0}
 
 
+def readme_examples() -> list[tuple[str, bytes]]:
+    """Each `$ curl -s URL` of a read endpoint in README.md, with the line printed under it."""
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        url = line.removeprefix("$ curl -s ").strip("'")
+        if line.startswith(("$ curl -s http", "$ curl -s 'http")) and any(
+            k in url for k in ("/performance", "/anomalies", "/creators/top")
+        ):
+            found.append((url.split(":8080", 1)[1], lines[i + 1].encode("utf-8")))
+    return found
+
+
+def test_readme_examples_are_the_exact_bytes_served(client: TestClient) -> None:
+    examples = readme_examples()
+    assert len(examples) >= 5
+    for target, expected in examples:
+        assert client.get(target).content == expected, target
+
+
 # --- errors --------------------------------------------------------------------------------
 
 
@@ -403,7 +423,9 @@ def test_orphan_metrics_do_not_make_a_campaign(client: TestClient) -> None:
     assert client.get("/campaigns/cmp-404/performance").status_code == 404
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "-1", "abc", "1.5", "", "1e2", "99999999999999999999999"])
+@pytest.mark.parametrize(
+    "limit", ["0", "101", "-1", "abc", "1.5", "", "1e2", "99999999999999999999999", "9" * 5000, "²", "007x"]
+)
 def test_limit_outside_1_to_100_or_not_an_integer_is_422(client: TestClient, limit: str) -> None:
     response = client.get(f"/creators/top?campaign_id=cmp-001&limit={limit}")
     assert response.status_code == 422

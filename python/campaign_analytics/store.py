@@ -1,28 +1,37 @@
-"""A published build, loaded for serving: the polars frames plus an index by campaign_id.
+"""A published build, loaded for serving: every response body prepared when the build is loaded.
 
-The rollups are immutable per build, so what a response needs that does not depend on the
-request is derived from the frames at load time, with vectorised polars expressions:
+The rollups are immutable per build, so everything a response needs is derived from the
+frames once, at load time, with vectorised polars expressions; a request is a dict lookup and
+a few slices, and the first request to a campaign costs what its hundredth does.
 
-- performance: the complete JSON body of each campaign;
-- top creators and days: the row range of each campaign in those rollups (the build writes
-  them in key order, so a campaign's rows are one run).
+This module is also the one renderer of the read bodies (SPEC §4): compact JSON, keys in
+contract order, numbers as the shortest text that reads back as the same double (`0.0991`,
+`5663.4`). Performance bodies and creator objects are encoded by polars; the anomalies body,
+whose alerts depend on the live thresholds, is assembled here from prepared pieces.
 
-A campaign's creators (as one JSON text in rank order, with the offset where each ends, so a
-`limit` is one slice) and its days (`anomalies.Day` rows in a `DayIndex`, with each day's alert
-JSON around its threshold-dependent issues) are made from those rows the first time they are
-asked for, and kept. Load time so follows the number of campaigns, not of rows (1.4 s for the
-rollups of 10M metric rows), and every lookup is a dict access.
+What is kept, and why it costs the cyclic GC nothing: the campaign index is a dict of str to
+int, the bodies are one `bytes` blob per kind with `array` offsets, the day columns are
+`array`s. None of these is a container the GC tracks, so loading a build of any size adds a
+constant number of tracked objects (tests/test_store.py counts them), and a full collection
+never walks the rollups.
+
+    campaign c (position in campaign_id order)
+      performance body   perf_blob[perf_at[c] : perf_at[c + 1]]
+      id as JSON         id_blob[id_at[c] : id_at[c + 1]]
+      creators           rows creator_first[c] ... + creator_count[c] of the creator arrays,
+                         rank order; row r's JSON object is creator_blob[creator_start[r] : creator_end[r]]
+                         and consecutive rows are joined by ",", so the top k is one slice
+      days               rows day_first[c] ... + day_count[c] of the day arrays, by date
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from array import array
 from decimal import Decimal
 
 import polars as pl
 
-from campaign_analytics.anomalies import ISSUE_LISTS, Day, DayIndex, Thresholds
+from campaign_analytics.anomalies import ISSUE_LISTS, DayColumns, Thresholds, alert_issues
 from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
 from campaign_analytics.manifest import ROLLUPS, PublishedBuild
 
@@ -46,104 +55,59 @@ CREATOR_FIELDS = (
     "total_spend",
     "ctr",
 )
-DAY_FIELDS = (
+DAY_COUNTS = (
     "total_impressions",
     "total_clicks",
     "total_conversions",
     "total_spend_micros",
     "total_revenue_micros",
-    "ctr",
-    "roas",
 )
 REQUIRED_COLUMNS = {
     "campaign_performance": ("campaign_id", "campaign_name", *PERFORMANCE_TOTALS),
     "top_creators": (*CREATOR_FIELDS, "rank"),
-    "daily_anomalies": ("campaign_id", "metric_date", *DAY_FIELDS),
+    "daily_anomalies": ("campaign_id", "metric_date", *DAY_COUNTS, "ctr", "roas"),
 }
-
-
-class CampaignEntry:
-    """Everything served about one campaign; its days are materialised on first use."""
-
-    __slots__ = ("_creators", "_daily", "_days", "_last_anomalies", "_top", "id_json", "performance")
-
-    def __init__(
-        self,
-        performance: bytes,
-        id_json: str,
-        creators: tuple[pl.DataFrame, int, int],
-        daily: tuple[pl.DataFrame, int, int],
-    ) -> None:
-        self.performance = performance
-        self.id_json = id_json  # the campaign id as a JSON string
-        self._creators = creators  # (top_creators, first row, rows): this campaign's, best first
-        self._daily = daily  # (daily_anomalies, first row, rows): this campaign's days, by date
-        self._top: tuple[str, list[int]] | None = None
-        self._last_anomalies: tuple[tuple[Decimal, Decimal], bytes] | None = None
-        self._days: tuple[DayIndex, list[str], list[str]] | None = None
-
-    def _day_rows(self) -> tuple[DayIndex, list[str], list[str]]:
-        """The days, and per day the alert JSON before and after its issues list."""
-        if self._days is None:
-            frame, start, length = self._daily
-            part = frame.slice(start, length)
-            dates = part["metric_date"].cast(pl.String).to_list()
-            columns = [part[c].to_list() for c in DAY_FIELDS]
-            days = [Day(*values) for values in zip(dates, *columns, strict=True)]
-            heads = [f'{{"metric_date":"{d.metric_date}","issues":' for d in days]
-            tails = [f',"ctr":{d.ctr!r},"roas":{d.roas!r}}}' for d in days]  # repr: shortest round-trip
-            self._days = (DayIndex.of(days), heads, tails)
-        return self._days
-
-    @property
-    def days(self) -> DayIndex:
-        return self._day_rows()[0]
-
-    def _top_creators(self) -> tuple[str, list[int]]:
-        """'{creator},{creator},...' best first, and where each creator's object ends in it."""
-        if self._top is None:
-            frame, start, length = self._creators
-            part = frame.slice(start, length)
-            objects = part.select(pl.struct(CREATOR_FIELDS).struct.json_encode())[:, 0].to_list()
-            ends, end = [], -1
-            for text in objects:
-                end += len(text) + 1
-                ends.append(end)
-            self._top = (",".join(objects), ends)
-        return self._top
-
-    def top_creators_body(self, limit: int) -> bytes:
-        text, ends = self._top_creators()
-        shown = text[: ends[min(limit, len(ends)) - 1]] if ends else ""
-        return f'{{"campaign_id":{self.id_json},"limit":{limit},"creators":[{shown}]}}'.encode()
-
-    def anomalies_body(self, thresholds: Thresholds) -> bytes:
-        """The body for these thresholds. The thresholds are fetched live for every request;
-        the answer for a given (campaign, thresholds) never changes, so the last one is kept."""
-        key = (thresholds.min_ctr, thresholds.min_roas)
-        last = self._last_anomalies
-        if last is not None and last[0] == key:
-            return last[1]
-        body = self._anomalies_body(thresholds)
-        self._last_anomalies = (key, body)
-        return body
-
-    def _anomalies_body(self, thresholds: Thresholds) -> bytes:
-        days, heads, tails = self._day_rows()
-        found = days.alert_issues(thresholds)
-        alerts = ",".join(heads[i] + _ISSUES_JSON[issues] + tails[i] for i, issues in found)
-        used = thresholds.json
-        return f'{{"campaign_id":{self.id_json},"thresholds":{used},"alerts":[{alerts}]}}'.encode()
+_ISSUES_JSON = {issues: ("[" + ",".join(f'"{name}"' for name in issues) + "]") for issues in ISSUE_LISTS}
+_DATE_WIDTH = 10  # YYYY-MM-DD
 
 
 class RollupStore:
-    """The frames of one build and the per-campaign index derived from them."""
+    """The frames of one build and every body prepared from them (see the module docstring)."""
 
     def __init__(self, build: PublishedBuild, frames: dict[str, pl.DataFrame]) -> None:
         self.build = build
-        self.build_id_header = build.build_id.encode("latin-1")  # sent with every read response
+        self.build_id = build.build_id
+        self.build_id_header = self.build_id.encode("latin-1")  # sent with every read response
         self.frames = frames
-        self._index = _index(frames)
+        performance = frames["campaign_performance"]
+        ids: list[str] = performance["campaign_id"].to_list()
+        self._index = {campaign_id: c for c, campaign_id in enumerate(ids)}
+        self._perf_blob, self._perf_at = _blob(
+            performance.select(
+                pl.struct("campaign_id", "campaign_name", pl.struct(PERFORMANCE_TOTALS).alias("totals"))
+                .struct.json_encode()
+                .alias("json")
+            )["json"]
+        )
+        # {"i":<id>} -> <id>: the campaign id as JSON, encoded by the same encoder as the bodies
+        encoded_id = pl.struct(pl.col("campaign_id").alias("i")).struct.json_encode()
+        self._id_blob, self._id_at = _blob(
+            performance.select(encoded_id.str.slice(5, encoded_id.str.len_chars() - 6).alias("id"))["id"]
+        )
+        creators, days = frames["top_creators"], frames["daily_anomalies"]
+        self._creator_first, self._creator_count = _runs(performance, creators)
+        self._creator_blob, starts = _blob(
+            creators.select(pl.struct(CREATOR_FIELDS).struct.json_encode().alias("json"))["json"], separator=","
+        )
+        self._creator_start = starts[:-1]
+        self._creator_end = array("q", (end - 1 for end in starts[1:]))  # each object ends before its ","
+        self._day_first, self._day_count = _runs(performance, days)
+        self._day_columns = tuple(array("q", days[name].to_list()) for name in DAY_COUNTS)
+        self._day_rates = (array("d", days["ctr"].to_list()), array("d", days["roas"].to_list()))
+        self._day_dates = days["metric_date"].cast(pl.String).str.join("").item().encode("ascii")
+        # The last anomalies body of each campaign, keyed by the thresholds it was made for:
+        # in fixture mode the thresholds repeat, and the body is then a lookup.
+        self._last_anomalies: dict[int, tuple[Decimal, Decimal, bytes]] = {}
 
     @classmethod
     def load(cls, build: PublishedBuild) -> RollupStore:
@@ -160,56 +124,88 @@ class RollupStore:
             frames[name] = frame
         return cls(build, frames)
 
-    @property
-    def build_id(self) -> str:
-        return self.build.build_id
+    def __len__(self) -> int:
+        return len(self._index)
 
-    def campaign(self, campaign_id: str) -> CampaignEntry:
+    def position(self, campaign_id: str) -> int:
+        """The campaign's position in the build, or CampaignNotFound (404)."""
         try:
             return self._index[campaign_id]
         except KeyError:
             raise CampaignNotFound(campaign_id) from None
 
     def performance(self, campaign_id: str) -> bytes:
-        return self.campaign(campaign_id).performance
+        c = self.position(campaign_id)
+        return self._perf_blob[self._perf_at[c] : self._perf_at[c + 1]]
 
     def top_creators(self, campaign_id: str, limit: int) -> bytes:
-        return self.campaign(campaign_id).top_creators_body(limit)
+        c = self.position(campaign_id)
+        first, count = self._creator_first[c], self._creator_count[c]
+        shown = b""
+        if count:
+            last = first + min(limit, count) - 1
+            shown = self._creator_blob[self._creator_start[first] : self._creator_end[last]]
+        return b'{"campaign_id":%s,"limit":%d,"creators":[%s]}' % (self._id_json(c), limit, shown)
 
-    def days(self, campaign_id: str) -> Sequence[Day]:
-        return self.campaign(campaign_id).days.days
+    def days(self, campaign_id: str) -> DayColumns:
+        """The campaign's day columns, by date (impressions, clicks, conversions, spend and
+        revenue micros): what the anomaly rules compare."""
+        return self._days_at(self.position(campaign_id))
 
-    def __len__(self) -> int:
-        return len(self._index)
+    def _days_at(self, c: int) -> DayColumns:
+        first, end = self._day_first[c], self._day_first[c] + self._day_count[c]
+        imps, clicks, convs, spend, revenue = (column[first:end] for column in self._day_columns)
+        return imps, clicks, convs, spend, revenue
 
-
-_ISSUES_JSON = {issues: json.dumps(list(issues)) for issues in ISSUE_LISTS}
-
-
-def _index(frames: dict[str, pl.DataFrame]) -> dict[str, CampaignEntry]:
-    performance = frames["campaign_performance"].select(
-        "campaign_id",
-        pl.struct("campaign_id", "campaign_name", pl.struct(PERFORMANCE_TOTALS).alias("totals"))
-        .struct.json_encode()
-        .alias("body"),
-    )
-    creators, daily = frames["top_creators"], frames["daily_anomalies"]
-    creator_rows, day_rows = _row_ranges(creators), _row_ranges(daily)
-    index = {}
-    for campaign_id, body in zip(performance["campaign_id"].to_list(), performance["body"].to_list(), strict=True):
-        index[campaign_id] = CampaignEntry(
-            performance=body.encode(),
-            id_json=json.dumps(campaign_id, ensure_ascii=False),
-            creators=(creators, *creator_rows.get(campaign_id, (0, 0))),
-            daily=(daily, *day_rows.get(campaign_id, (0, 0))),
+    def anomalies(self, campaign_id: str, thresholds: Thresholds) -> bytes:
+        c = self.position(campaign_id)
+        last = self._last_anomalies.get(c)
+        if last is not None and last[0] == thresholds.min_ctr and last[1] == thresholds.min_roas:
+            return last[2]
+        first = self._day_first[c]
+        ctr, roas = self._day_rates
+        dates = self._day_dates
+        alerts = ",".join(
+            '{"metric_date":"%s","issues":%s,"ctr":%r,"roas":%r}'  # noqa: UP031 (the fastest here)
+            % (
+                dates[(first + i) * _DATE_WIDTH : (first + i + 1) * _DATE_WIDTH].decode("ascii"),
+                _ISSUES_JSON[issues],
+                ctr[first + i],
+                roas[first + i],
+            )
+            for i, issues in alert_issues(self._days_at(c), thresholds)
         )
-    return index
+        body = b'{"campaign_id":%s,"thresholds":%s,"alerts":[%s]}' % (
+            self._id_json(c),
+            thresholds.json.encode(),
+            alerts.encode(),
+        )
+        self._last_anomalies[c] = (thresholds.min_ctr, thresholds.min_roas, body)
+        return body
+
+    def _id_json(self, c: int) -> bytes:
+        return self._id_blob[self._id_at[c] : self._id_at[c + 1]]
 
 
-def _row_ranges(frame: pl.DataFrame) -> dict[str, tuple[int, int]]:
-    """campaign_id -> (first row, row count). The build writes every rollup in key order
-    (campaign_id first; checked before publishing), so a campaign's rows are one run."""
-    runs = frame.select(pl.col("campaign_id").rle()).unnest("campaign_id")
-    lengths = runs["len"].to_list()
-    starts = (runs["len"].cum_sum() - runs["len"]).to_list()
-    return dict(zip(runs["value"].to_list(), zip(starts, lengths, strict=True), strict=True))
+def _blob(texts: pl.Series, separator: str = "") -> tuple[bytes, array[int]]:
+    """The texts joined into one UTF-8 blob, and where each starts (plus, last, the blob's end
+    with a separator after it): text r is blob[at[r] : at[r + 1] - len(separator)]."""
+    lengths = texts.str.len_bytes() + len(separator)
+    at = array("q", [0])
+    at.extend(lengths.cum_sum().to_list())  # counting a separator after every text, the last too
+    blob = texts.str.join(separator).item() if len(texts) else ""
+    return blob.encode("utf-8"), at
+
+
+def _runs(campaigns: pl.DataFrame, rollup: pl.DataFrame) -> tuple[array[int], array[int]]:
+    """Per campaign (in `campaigns` order), its first row in `rollup` and its row count.
+
+    The build writes every rollup in key order (campaign_id first; checked before publishing
+    and again when a build is loaded), so a campaign's rows are one run."""
+    runs = rollup.select(pl.col("campaign_id").rle()).unnest("campaign_id")
+    runs = runs.with_columns(first=runs["len"].cum_sum() - runs["len"]).rename({"value": "campaign_id"})
+    placed = campaigns.select("campaign_id").join(runs, on="campaign_id", how="left", maintain_order="left")
+    return (
+        array("q", placed["first"].fill_null(0).to_list()),
+        array("q", placed["len"].fill_null(0).to_list()),
+    )
