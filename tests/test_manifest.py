@@ -494,6 +494,11 @@ def test_a_damaged_current_is_a_reason_to_rebuild(tmp_path: Path) -> None:
         f"the published build is damaged: build {first.build.build_id}: top_creators.parquet does not match "
         "its sha256 in the manifest (damaged or changed after publishing)"
     )
+    # the start-up build (`--if-stale`) now builds instead of calling the damaged build current
+    again = build(data, tmp_path / "rollups", only_if_stale=True)
+    assert not again.skipped and again.build.path != first.build.path
+    read_verified(again.build)
+    assert build(data, tmp_path / "rollups", only_if_stale=True).skipped
 
 
 def test_changed_inputs_are_a_reason_to_rebuild(tmp_path: Path) -> None:
