@@ -34,13 +34,14 @@ from campaign_analytics.manifest import (
     BUILDS_DIR,
     CURRENT_LINK,
     MANIFEST_FILE,
+    ROLLUP_ORDER,
     ROLLUPS,
     SCHEMA_VERSION,
     SQL_DIR,
     PublishedBuild,
     describe_input,
     find_published,
-    is_current,
+    rebuild_reason,
     sha256_file,
     sql_files,
 )
@@ -52,12 +53,6 @@ ROLLUP_KEYS: dict[str, tuple[str, ...]] = {
     "top_creators": ("campaign_id", "creator_id"),
     "daily_anomalies": ("campaign_id", "metric_date"),
 }
-# The order every rollup's rows are written in (its SQL's `order by`); the service relies on it.
-ROLLUP_ORDER: dict[str, tuple[str, ...]] = {
-    "campaign_performance": ("campaign_id",),
-    "top_creators": ("campaign_id", "rank"),
-    "daily_anomalies": ("campaign_id", "metric_date"),
-}
 # The base metrics every rollup carries as exact totals; they must reconcile across rollups.
 BASE_TOTALS = (
     "total_impressions",
@@ -66,8 +61,10 @@ BASE_TOTALS = (
     "total_spend_micros",
     "total_revenue_micros",
 )
+# Besides `current`, keep the build before it: for readers still holding it, and for the
+# service to fall back to when the newest build fails verification.
 KEEP_OLD_BUILDS = 1
-_INT64_MAX = 2**63 - 1  # besides `current`, keep the one before it for readers still holding it
+_INT64_MAX = 2**63 - 1  # the largest total a rollup column (Int64) can hold
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,8 @@ def build(
     with _exclusive(rollup_dir):
         if only_if_stale:
             published = find_published(rollup_dir)
-            if published is not None and is_current(published, data_dir, sql_dir):
+            # stale or damaged outputs are both a reason to build (a truncated Parquet in `current`)
+            if published is not None and rebuild_reason(published, data_dir, sql_dir) is None:
                 return BuildResult(published, time.perf_counter() - started, skipped=True)
         sources = open_sources(data_dir)
         computed = compute(sources, sql_dir)

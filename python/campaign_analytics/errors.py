@@ -5,6 +5,7 @@
     ├── InvalidSourceData             an input file breaks SPEC §2                 (exit 2)
     ├── BuildError                    the build could not finish or check itself   (exit 1)
     ├── RollupUnavailable             no published build can be served             (HTTP 503)
+    │   └── BuildCorrupt              a published build fails verification (manifest, sha256, order)
     ├── CampaignNotFound              the campaign id is not in the rollups        (HTTP 404)
     └── BenchmarkUnavailable          thresholds could not be had                  (HTTP 502)
 
@@ -44,6 +45,12 @@ class RollupUnavailable(CampaignAnalyticsError):
     """There is no loaded build to answer from."""
 
     status_code = 503
+
+
+class BuildCorrupt(RollupUnavailable):
+    """A published build fails verification: its manifest is malformed, or an output file is
+    missing, differs from its recorded sha256 or row count, or has rows out of key order.
+    The message names the build and the first problem found."""
 
 
 class CampaignNotFound(CampaignAnalyticsError):
