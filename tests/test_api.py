@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from app import create_app
+from campaign_analytics.build import BuildResult
 from campaign_analytics.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE
@@ -550,18 +551,18 @@ def test_livez(client: TestClient) -> None:
     assert (response.status_code, response.json()) == (200, {"status": "alive"})
 
 
-def test_health_in_fixture_mode(client: TestClient) -> None:
+def test_health_in_fixture_mode(client: TestClient, visible_build: BuildResult) -> None:
     response = client.get("/health")
     assert response.status_code == 200
-    body = response.json()
-    assert body == {
+    assert response.json() == {
         "status": "ok",
         "database": "ok",
         "benchmark_service": "fixture",
         "dataset": "visible",
-        "build_id": response.headers.get("x-build-id") or body["build_id"],
+        "build_id": visible_build.build.build_id,  # the build the session's fixture published
+        "newest_build_refused": None,
     }
-    assert body["build_id"] == client.get("/livez").headers.get("x-build-id", body["build_id"])
+    assert client.get("/campaigns/cmp-001/performance").headers["x-build-id"] == visible_build.build.build_id
 
 
 def test_openapi_documents_the_response_models(client: TestClient) -> None:

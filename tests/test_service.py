@@ -115,6 +115,7 @@ def test_unreachable_benchmark_service_is_a_502_and_health_is_degraded(visible_r
             "benchmark_service": "error",
             "dataset": "visible",
             "build_id": None,
+            "newest_build_refused": None,
         }
         assert client.get("/creators/top?campaign_id=cmp-001").status_code == 200
 
@@ -224,6 +225,7 @@ def test_without_any_build_health_is_503_and_reads_are_503(tmp_path: Path) -> No
             "benchmark_service": "fixture",
             "dataset": "data",
             "build_id": None,
+            "newest_build_refused": None,
         }
         for url in [
             "/campaigns/cmp-001/performance",

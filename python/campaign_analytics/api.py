@@ -15,11 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import subprocess
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -31,7 +27,6 @@ from pydantic import Field, TypeAdapter, ValidationError
 from campaign_analytics import __version__
 from campaign_analytics.benchmarks import BenchmarkSource, FixtureBenchmarks, HttpBenchmarks
 from campaign_analytics.errors import CampaignAnalyticsError, RollupUnavailable
-from campaign_analytics.manifest import find_published, is_current
 from campaign_analytics.schemas import (
     CampaignAnomalies,
     CampaignPerformance,
@@ -40,26 +35,11 @@ from campaign_analytics.schemas import (
     Liveness,
     TopCreators,
 )
+from campaign_analytics.service import Service
 from campaign_analytics.settings import Settings
 from campaign_analytics.store import RollupStore
 
 log = logging.getLogger("campaign_analytics")
-
-
-@dataclass
-class Service:
-    """Everything a request needs: made by `create_app()` itself, so that the app answers
-    whether or not its ASGI lifespan runs (`TestClient(app)` without `with` never runs it)."""
-
-    settings: Settings
-    benchmarks: BenchmarkSource
-    store: RollupStore | None
-    load_error: str | None = None
-
-    def rollups(self) -> RollupStore:
-        if self.store is None:
-            raise RollupUnavailable(f"no rollups are loaded: {self.load_error}")
-        return self.store
 
 
 def create_app(
@@ -83,8 +63,7 @@ def create_app(
             transport=benchmark_transport,
             user_agent=f"campaign-analytics/{__version__}",
         )
-    store, error = load_rollups(config)
-    service = Service(config, benchmarks, store, error)
+    service = Service.start(config, benchmarks)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -111,51 +90,6 @@ def create_app(
     docs = [r for r in app.router.routes if getattr(r, "include_in_schema", True) is False]
     app.router.routes[:] = [r for r in app.router.routes if r not in docs] + docs
     return app
-
-
-def load_rollups(settings: Settings) -> tuple[RollupStore | None, str | None]:
-    """The published build for the current inputs, built first if there is none."""
-    published = find_published(settings.rollup_dir)
-    if published is None or not is_current(published, settings.data_dir):
-        problem = _build_in_child(settings)
-        if problem is not None:
-            log.error("start-up build failed: %s", problem)
-        published = find_published(settings.rollup_dir)
-        if published is None:
-            return None, problem or f"nothing published in {settings.rollup_dir}"
-        if problem is not None:
-            log.warning("serving the previous build %s, which does not match the inputs", published.build_id)
-    try:
-        store = RollupStore.load(published)
-    except RollupUnavailable as exc:
-        log.error("%s", exc)
-        return None, exc.detail
-    log.info("serving build %s (%d campaigns) from %s", store.build_id, len(store), published.path)
-    return store, None
-
-
-def _build_in_child(settings: Settings) -> str | None:
-    """Run the batch build as its own process: the server never holds the build's memory, and
-    the serve side does not import the build code. Returns the failure message, if any."""
-    package_parent = Path(__file__).resolve().parents[1]
-    command = [
-        sys.executable,
-        "-m",
-        "campaign_analytics",
-        "build",
-        "--data-dir",
-        str(settings.data_dir.resolve()),
-        "--out",
-        str(settings.rollup_dir.resolve()),
-        "--dataset",
-        settings.dataset,
-        "--if-stale",
-    ]
-    done = subprocess.run(command, cwd=package_parent, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        return (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-    log.info("%s", done.stdout.strip())
-    return None
 
 
 async def _domain_error(request: Request, exc: CampaignAnalyticsError) -> JSONResponse:
@@ -317,13 +251,21 @@ async def campaign_anomalies(request: Request) -> Response:
 async def health(request: Request) -> JSONResponse:
     """Rollups loaded (database), benchmark source usable, and which dataset is served."""
     service = service_of(request)
-    database = "ok" if service.store is not None else "error"
+    try:
+        store: RollupStore | None = service.rollups()
+    except RollupUnavailable:
+        store = None
+    database = "ok" if store is not None else "error"
     benchmark = await service.benchmarks.health()
+    newest_refused = service.rejected[0] if service.rejected else None
     body = {
         "status": "ok" if database == "ok" and benchmark != "error" else "degraded",
         "database": database,
         "benchmark_service": benchmark,
         "dataset": service.settings.dataset,
-        "build_id": service.store.build_id if service.store is not None else None,
+        "build_id": store.build_id if store is not None else None,
+        "newest_build_refused": (
+            {"build_id": newest_refused.build_id, "reason": newest_refused.reason} if newest_refused else None
+        ),
     }
     return JSONResponse(body, status_code=200 if database == "ok" else 503)

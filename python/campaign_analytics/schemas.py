@@ -68,12 +68,18 @@ class CampaignAnomalies(_Body):
     alerts: list[AnomalyAlert]
 
 
+class RefusedBuild(_Body):
+    build_id: str
+    reason: str
+
+
 class HealthReport(_Body):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "error"]
     benchmark_service: Literal["fixture", "ok", "error"]
     dataset: str
     build_id: str | None
+    newest_build_refused: RefusedBuild | None
 
 
 class Liveness(_Body):

@@ -16,6 +16,7 @@ from campaign_analytics.errors import ConfigError
 
 DEFAULT_BENCHMARK_API_BASE = "http://127.0.0.1:8091"
 DEFAULT_BENCHMARK_TIMEOUT_SECONDS = 2.0
+DEFAULT_ROLLUP_CHECK_SECONDS = 1.0
 
 
 def default_rollup_dir(dataset: str) -> Path:
@@ -31,6 +32,8 @@ class Settings:
     benchmark_fixtures_file: Path | None = None
     benchmark_api_base: str = DEFAULT_BENCHMARK_API_BASE
     benchmark_timeout_seconds: float = DEFAULT_BENCHMARK_TIMEOUT_SECONDS
+    # how often (at most) a request looks whether ROLLUP_DIR/current points at a new build
+    rollup_check_seconds: float = DEFAULT_ROLLUP_CHECK_SECONDS
 
     @classmethod
     def for_data(
@@ -42,6 +45,7 @@ class Settings:
         benchmark_fixtures_file: Path | str | None = None,
         benchmark_api_base: str = DEFAULT_BENCHMARK_API_BASE,
         benchmark_timeout_seconds: float = DEFAULT_BENCHMARK_TIMEOUT_SECONDS,
+        rollup_check_seconds: float = DEFAULT_ROLLUP_CHECK_SECONDS,
     ) -> Settings:
         """Fill the defaults SPEC §6 derives from DATA_DIR (dataset name, rollup folder)."""
         data = Path(data_dir)
@@ -53,6 +57,7 @@ class Settings:
             benchmark_fixtures_file=Path(benchmark_fixtures_file) if benchmark_fixtures_file else None,
             benchmark_api_base=benchmark_api_base.rstrip("/"),
             benchmark_timeout_seconds=benchmark_timeout_seconds,
+            rollup_check_seconds=rollup_check_seconds,
         )
 
     @classmethod
@@ -67,7 +72,12 @@ class Settings:
             rollup_dir=env.get("ROLLUP_DIR") or None,
             benchmark_fixtures_file=env.get("BENCHMARK_FIXTURES_FILE") or None,
             benchmark_api_base=env.get("BENCHMARK_API_BASE") or DEFAULT_BENCHMARK_API_BASE,
-            benchmark_timeout_seconds=_positive_seconds(env.get("BENCHMARK_TIMEOUT_SECONDS")),
+            benchmark_timeout_seconds=_positive_seconds(
+                "BENCHMARK_TIMEOUT_SECONDS", env.get("BENCHMARK_TIMEOUT_SECONDS"), DEFAULT_BENCHMARK_TIMEOUT_SECONDS
+            ),
+            rollup_check_seconds=_positive_seconds(
+                "ROLLUP_CHECK_SECONDS", env.get("ROLLUP_CHECK_SECONDS"), DEFAULT_ROLLUP_CHECK_SECONDS
+            ),
         )
 
 
@@ -84,13 +94,13 @@ def rollup_dir_from_env(dataset: str, environ: Mapping[str, str] | None = None) 
     return Path(value) if value else default_rollup_dir(dataset)
 
 
-def _positive_seconds(raw: str | None) -> float:
+def _positive_seconds(name: str, raw: str | None, default: float) -> float:
     if raw is None or raw.strip() == "":
-        return DEFAULT_BENCHMARK_TIMEOUT_SECONDS
+        return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"BENCHMARK_TIMEOUT_SECONDS={raw!r} is not a number of seconds") from None
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
     if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"BENCHMARK_TIMEOUT_SECONDS={raw!r} must be a finite number > 0")
+        raise ConfigError(f"{name}={raw!r} must be a finite number > 0")
     return value

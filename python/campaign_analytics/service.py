@@ -1,0 +1,200 @@
+"""What one app serves: its settings, its benchmark source, and the build it answers from.
+
+    Service.start(settings, benchmarks)
+        ROLLUP_DIR/current is rebuilt first (the batch build, in a child process) when it is
+        missing, stale for DATA_DIR and the SQL, or damaged; then the newest build that
+        verifies (manifest.choose_build: schema, sha256 of every output, row counts, key
+        order) is loaded. A build that fails is not served: the previous verified one is,
+        with a WARNING, and /health names the build that was refused and why.
+    service.rollups()
+        the store a request answers from. At most every `rollup_check_seconds` (default 1 s)
+        a request also reads where `current` points (one readlink); when that changed, a
+        background thread loads and verifies the new build and swaps it in with one
+        assignment. Requests already running keep the store they started with, so none fails
+        or mixes two builds during a swap, and no request waits for the load.
+
+Polling on requests (not a file watcher, not SIGHUP) works the same under uvicorn, under
+several workers and under a plain `TestClient(app)` whose lifespan never runs; a service with
+no traffic notices the new build with its next request. The serve side never imports build.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from campaign_analytics.benchmarks import BenchmarkSource
+from campaign_analytics.errors import RollupUnavailable
+from campaign_analytics.manifest import (
+    CURRENT_LINK,
+    BuildChoice,
+    PublishedBuild,
+    Rejected,
+    choose_build,
+    find_published,
+    read_verified,
+    rebuild_reason,
+)
+from campaign_analytics.settings import Settings
+from campaign_analytics.store import RollupStore
+
+log = logging.getLogger("campaign_analytics")
+
+
+def load_store(build: PublishedBuild) -> RollupStore:
+    """A verified build, ready to serve (raises BuildCorrupt / RollupUnavailable otherwise)."""
+    return RollupStore(build, read_verified(build))
+
+
+class Service:
+    """Everything a request needs; made by `create_app()` itself, so the app answers whether
+    or not its ASGI lifespan runs."""
+
+    def __init__(self, settings: Settings, benchmarks: BenchmarkSource) -> None:
+        self.settings = settings
+        self.benchmarks = benchmarks
+        self.store: RollupStore | None = None
+        self.load_error: str | None = None
+        self.rejected: tuple[Rejected, ...] = ()  # builds newer than the served one, refused
+        self._link = settings.rollup_dir / CURRENT_LINK
+        self._seen: str | None = None  # where `current` pointed when last looked at
+        self._next_check = 0.0
+        self._picking_up = threading.Lock()
+
+    @classmethod
+    def start(cls, settings: Settings, benchmarks: BenchmarkSource) -> Service:
+        service = cls(settings, benchmarks)
+        service._rebuild_if_needed()
+        service._seen = service._current_target()
+        service._adopt(choose_build(settings.rollup_dir, load_store))
+        return service
+
+    def rollups(self) -> RollupStore:
+        if time.monotonic() >= self._next_check:
+            self._look_for_a_new_build()
+        store = self.store
+        if store is None:
+            raise RollupUnavailable(f"no rollups are loaded: {self.load_error}")
+        return store
+
+    # --- start-up ---------------------------------------------------------------------------
+
+    def _rebuild_if_needed(self) -> None:
+        settings = self.settings
+        published = find_published(settings.rollup_dir)
+        reason = rebuild_reason(published, settings.data_dir)
+        if reason is None:
+            return
+        if published is not None and "other inputs" in reason:
+            dataset = published.manifest.get("dataset", "?")
+            log.warning(
+                "ROLLUP_DIR %s serves build %s of dataset %r, made from other inputs than DATA_DIR %s: "
+                "building DATA_DIR over it (the older build stays in builds/ until the next publish prunes it)",
+                settings.rollup_dir,
+                published.build_id,
+                dataset,
+                settings.data_dir,
+            )
+        else:
+            log.info("building the rollups of %s first: %s", settings.data_dir, reason)
+        problem = build_in_child(settings)
+        if problem is not None:
+            log.error("start-up build failed: %s", problem)
+            self.load_error = problem
+
+    # --- picking up new builds --------------------------------------------------------------
+
+    def _current_target(self) -> str | None:
+        try:
+            return os.readlink(self._link)
+        except OSError:
+            return None
+
+    def _look_for_a_new_build(self) -> None:
+        self._next_check = time.monotonic() + self.settings.rollup_check_seconds
+        target = self._current_target()
+        if target is None or target == self._seen or not self._picking_up.acquire(blocking=False):
+            return
+        thread = threading.Thread(target=self._pick_up, args=(target,), name="rollup-pick-up", daemon=True)
+        thread.start()
+
+    def _pick_up(self, target: str) -> None:
+        try:
+            log.info("ROLLUP_DIR/current now points at %s: loading it", target)
+            self._adopt(choose_build(self.settings.rollup_dir, load_store))
+        except Exception:  # a background thread has no caller to tell; keep serving what we have
+            log.exception("picking up the build at %s failed; still serving %s", target, self._served_id())
+        finally:
+            self._seen = target
+            self._picking_up.release()
+
+    def _adopt(self, choice: BuildChoice[RollupStore]) -> None:
+        served = self.store
+        newer = [r for r in choice.rejected if served is None or r.build.path != served.build.path]
+        for refused in newer:
+            log.warning("build %s failed verification and is not served: %s", refused.build_id, refused.reason)
+        if choice.loaded is None:
+            self.rejected = tuple(newer)
+            if served is None:
+                reasons = "; ".join(r.reason for r in choice.rejected)
+                self.load_error = self.load_error or reasons or f"nothing published in {self.settings.rollup_dir}"
+                log.error("no build can be served: %s", self.load_error)
+            return
+        store = choice.loaded
+        if served is not None and store.build.path == served.build.path:
+            self.rejected = tuple(newer)
+            return
+        self.store, self.load_error, self.rejected = store, None, tuple(newer)
+        if choice.is_fallback:
+            log.warning("serving the previous verified build %s instead of the newest", store.build_id)
+        rows = {name: frame.height for name, frame in store.frames.items()}
+        log.info(
+            "serving build %s (%s old): %d campaigns, rows %s, from %s",
+            store.build_id,
+            _age(store.build),
+            len(store),
+            rows,
+            store.build.path,
+        )
+
+    def _served_id(self) -> str:
+        return self.store.build_id if self.store is not None else "nothing"
+
+
+def _age(build: PublishedBuild) -> str:
+    try:
+        built = datetime.fromisoformat(str(build.manifest["built_at"]))
+    except (KeyError, ValueError):
+        return "unknown age"
+    seconds = max(0, int((datetime.now(UTC) - built).total_seconds()))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+
+
+def build_in_child(settings: Settings) -> str | None:
+    """Run the batch build as its own process: the server never holds the build's memory, and
+    the serve side does not import the build code. Returns the failure message, if any."""
+    package_parent = Path(__file__).resolve().parents[1]
+    command = [
+        sys.executable,
+        "-m",
+        "campaign_analytics",
+        "build",
+        "--data-dir",
+        str(settings.data_dir.resolve()),
+        "--out",
+        str(settings.rollup_dir.resolve()),
+        "--dataset",
+        settings.dataset,
+        "--if-stale",
+    ]
+    done = subprocess.run(command, cwd=package_parent, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+    log.info("%s", done.stdout.strip())
+    return None

@@ -1,0 +1,135 @@
+"""Builds published while the service runs: picked up without a restart, verified first.
+
+A real uvicorn server answers a stream of requests while the batch build publishes new
+builds into its ROLLUP_DIR; no request may fail, and the new build must be served soon after.
+A build that fails verification is never served: the previous verified one stays, and
+/health names the refused build and why.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from campaign_analytics.api import create_app
+from campaign_analytics.build import build
+from campaign_analytics.settings import Settings
+from tests.datasets import copy_visible
+from tests.live_server import serve
+
+
+def settings_for(data: Path, rollups: Path) -> Settings:
+    return Settings.for_data(
+        data, rollup_dir=rollups, benchmark_fixtures_file=data / "benchmarks.json", rollup_check_seconds=0.05
+    )
+
+
+def add_clicks(data: Path, clicks: int) -> None:
+    """A new version of the inputs: one more cmp-001 row with `clicks` clicks."""
+    path = data / "campaign_daily_metrics.csv"
+    path.write_text(path.read_text() + f"2026-01-09,cmp-001,crt-001,{clicks},{clicks},0,0,\n")
+
+
+def wait_for(predicate: object, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_publish_is_picked_up_with_no_failed_request(tmp_path: Path) -> None:
+    data = copy_visible(tmp_path / "data")
+    first = build(data, tmp_path / "rollups").build
+    app = create_app(settings_for(data, tmp_path / "rollups"))
+    stop = threading.Event()
+    seen: list[tuple[int, str, int]] = []  # status, build id, cmp-001's clicks
+
+    def hammer(base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        while not stop.is_set():
+            connection.request("GET", "/campaigns/cmp-001/performance")
+            response = connection.getresponse()
+            body = response.read()
+            clicks = json.loads(body)["totals"]["total_clicks"] if response.status == 200 else -1
+            seen.append((response.status, response.getheader("x-build-id") or "", clicks))
+        connection.close()
+
+    with serve(app) as base, concurrent.futures.ThreadPoolExecutor(4) as pool:
+        workers = [pool.submit(hammer, base) for _ in range(4)]
+        published = [first]
+        for clicks in (1000, 2000):
+            time.sleep(0.3)
+            add_clicks(data, clicks)
+            published.append(build(data, tmp_path / "rollups").build)
+        newest = published[-1]
+        wait_for(lambda: seen and seen[-1][1] == newest.build_id)
+        time.sleep(0.2)
+        stop.set()
+        for worker in workers:
+            worker.result()
+    assert [s for s in seen if s[0] != 200] == []
+    assert len(seen) > 100
+    # every answer is one whole build: its id and its numbers agree
+    clicks_of = {published[0].build_id: 212, published[1].build_id: 1212, published[2].build_id: 3212}
+    assert {(build_id, clicks) for _, build_id, clicks in seen} <= set(clicks_of.items())
+    assert seen[0][1] == first.build_id
+
+
+def test_a_damaged_new_build_is_refused_and_the_previous_one_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = copy_visible(tmp_path / "data")
+    first = build(data, tmp_path / "rollups").build
+    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    assert client.get("/health").json()["build_id"] == first.build_id
+    add_clicks(data, 1000)
+    second = build(data, tmp_path / "rollups").build
+    damaged = second.path / "daily_anomalies.parquet"
+    raw = bytearray(damaged.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(raw))
+    with caplog.at_level(logging.WARNING, logger="campaign_analytics"):
+        wait_for(lambda: client.get("/health").json()["newest_build_refused"] is not None)
+    health = client.get("/health").json()
+    assert health["build_id"] == first.build_id
+    assert health["newest_build_refused"]["build_id"] == second.build_id
+    assert "daily_anomalies.parquet does not match its sha256" in health["newest_build_refused"]["reason"]
+    assert client.get("/campaigns/cmp-001/performance").json()["totals"]["total_clicks"] == 212
+    assert any(f"build {second.build_id} failed verification" in r.getMessage() for r in caplog.records)
+    # a good publish after it is picked up, and the refusal is forgotten
+    add_clicks(data, 5)
+    third = build(data, tmp_path / "rollups").build
+    wait_for(lambda: client.get("/health").json()["build_id"] == third.build_id)
+    assert client.get("/health").json()["newest_build_refused"] is None
+
+
+def test_a_damaged_current_is_rebuilt_at_start_up(tmp_path: Path) -> None:
+    data = copy_visible(tmp_path / "data")
+    first = build(data, tmp_path / "rollups").build
+    (first.path / "top_creators.parquet").write_bytes(b"PAR1 truncated")
+    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    health = client.get("/health").json()
+    assert (health["database"], health["newest_build_refused"]) == ("ok", None)
+    assert health["build_id"] != first.build_id
+    assert client.get("/creators/top?campaign_id=cmp-001&limit=1").status_code == 200
+
+
+def test_start_up_over_a_build_of_other_inputs_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    other = copy_visible(tmp_path / "other")
+    add_clicks(other, 7)
+    theirs = build(other, tmp_path / "rollups", dataset="theirs").build
+    data = copy_visible(tmp_path / "data")
+    with caplog.at_level(logging.WARNING, logger="campaign_analytics"):
+        client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    assert client.get("/health").json()["build_id"] != theirs.build_id
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"serves build {theirs.build_id} of dataset 'theirs'" in w for w in warnings), warnings
