@@ -42,6 +42,7 @@ from campaign_analytics.schemas import (
 )
 from campaign_analytics.settings import Settings
 from campaign_analytics.store import RollupStore
+from campaign_analytics.web import announce_build, install_http, printable  # ops (issue 11)
 
 log = logging.getLogger("campaign_analytics")
 
@@ -87,6 +88,8 @@ def create_app(
                 benchmarks = HttpBenchmarks(client, config.benchmark_api_base, config.benchmark_timeout_seconds)
             store, error = await anyio.to_thread.run_sync(load_rollups, config)
             app.state.service = Service(config, benchmarks, store, error)
+            if store is not None:  # ops (issue 11): log line + build metrics; call on every swap too
+                announce_build(store.build_id, store.build.manifest, len(store))
             # The loaded rollups are millions of long-lived objects that never change; left to
             # the cyclic GC, every full collection walks them all (pauses of tens of ms, seen as
             # p99 spikes). Freezing moves everything alive now out of the collector's sight.
@@ -102,6 +105,7 @@ def create_app(
     )
     app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]
     app.include_router(router)
+    install_http(app, config)  # ops (issue 11): logging, middleware, /metrics, offline docs
     # Routes are matched in order and FastAPI puts its docs routes first; every request to the
     # API would test those patterns before its own. Move them to the end.
     docs = [r for r in app.router.routes if getattr(r, "include_in_schema", True) is False]
@@ -155,6 +159,8 @@ def _build_in_child(settings: Settings) -> str | None:
 
 
 async def _domain_error(request: Request, exc: CampaignAnalyticsError) -> JSONResponse:
+    if exc.status_code == 502:  # ops (issue 11): a 502's cause in the log
+        log.warning("request %s answered 502: %s", getattr(request.state, "request_id", "-"), printable(exc.detail))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
 
