@@ -255,3 +255,26 @@ def test_serve_without_data_dir_is_one_line() -> None:
     assert done.stderr.strip().splitlines() == [
         "campaign-analytics serve: DATA_DIR is not set: point it at a folder of input files (e.g. data/visible)"
     ]
+
+
+# --- make and the smoke scripts ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", ["scripts/docker-smoke.sh", "scripts/compose-smoke.sh"])
+def test_smoke_scripts_say_skipped_without_the_tool_and_fail_in_ci(script: str) -> None:
+    env = {**os.environ, "DOCKER_SMOKE_TOOL": "/nonexistent/docker-smoke.sh"}
+    env.pop("CI", None)
+    skipped = subprocess.run(["bash", script], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert skipped.returncode == 0
+    assert "SKIPPED" in skipped.stderr and "NOT built" in skipped.stderr
+    failed = subprocess.run(
+        ["bash", script], cwd=REPO, env={**env, "CI": "true"}, capture_output=True, text=True, check=False
+    )
+    assert failed.returncode == 1
+    assert "FAIL" in failed.stderr and "CI=true" in failed.stderr
+
+
+def test_make_help_shows_the_port_it_will_use() -> None:
+    done = subprocess.run(["make", "-s", "help", "PORT=9123"], cwd=REPO, capture_output=True, text=True, check=True)
+    assert "http://127.0.0.1:9123" in done.stdout
+    assert "$(" not in done.stdout
