@@ -56,6 +56,10 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+# One encoder for every line (json.dumps with options would build a new one per call).
+_encode_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, then the record's `fields`."""
 
@@ -71,7 +75,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _encode_json(entry)
 
 
 def formatter(log_format: str) -> logging.Formatter:
