@@ -2,6 +2,7 @@
 
     python -m bench.run --scales S M          # what `make bench` runs (a few minutes)
     python -m bench.run --scales L --no-serve # the 10M-row build comparison and L start-up
+    python -m bench.run --no-build --no-serve --ops-overhead S   # logging and metrics on vs off
 
 Everything is measured in this run, on this machine, and reported as ratios to a baseline
 measured alongside it: the build against DuckDB running the same SQL files on the same
@@ -128,7 +129,7 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 1
 
 
 @contextlib.contextmanager
-def server(app: str, env: dict[str, str]) -> Iterator[tuple[str, float]]:
+def server(app: str, env: dict[str, str], stderr: Any = subprocess.DEVNULL) -> Iterator[tuple[str, float]]:
     """`uvicorn APP` as the README starts it; yields (base url, seconds until /livez answered)."""
     port = free_port()
     command = [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
@@ -138,7 +139,7 @@ def server(app: str, env: dict[str, str]) -> Iterator[tuple[str, float]]:
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": "python", **env},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -260,6 +261,62 @@ def bench_serving(scale: str, count: int, seconds: float) -> dict[str, Any]:
     return results
 
 
+# Logging and metrics (issue 11): the same server with its access log and request metrics on
+# (the default, writing its log to a file as a container's runtime would) and off.
+OPS_ENDPOINTS = {k: ENDPOINTS[k] for k in ("livez", "performance", "top creators")}
+
+
+def bench_ops_overhead(scale: str, count: int, seconds: float) -> dict[str, Any]:
+    folder = data(scale, "csv")
+    rollups = OUT / "rollups" / f"{scale}-csv"
+    subprocess.run(
+        [str(BIN / "campaign-analytics"), "build", "--data-dir", str(folder), "--out", str(rollups), "--if-stale"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ids = OUT / f"ids-{scale}.txt"
+    ids.write_text("\n".join(pl.read_csv(folder / "campaigns.csv")["campaign_id"].to_list()) + "\n")
+    env = {
+        "DATA_DIR": str(folder),
+        "ROLLUP_DIR": str(rollups),
+        "BENCHMARK_FIXTURES_FILE": str(folder / "benchmarks.json"),
+    }
+    names = list(OPS_ENDPOINTS)
+    seen: dict[str, dict[str, list[dict[str, float]]]] = {"on": {n: [] for n in names}, "off": {n: [] for n in names}}
+    with (
+        (OUT / "ops-access.log").open("w") as log_file,
+        server("app:app", env, stderr=log_file) as (on_url, _),
+        server("app:app", {**env, "ACCESS_LOG": "0", "METRICS": "0"}) as (off_url, _),
+    ):
+        for url in (on_url, off_url):
+            for pattern in OPS_ENDPOINTS.values():
+                load(url, pattern, ids, 1)
+        for _ in range(count):  # interleaved: on and off see the same machine noise
+            for name in names:
+                seen["on"][name].append(load(on_url, OPS_ENDPOINTS[name], ids, seconds))
+                seen["off"][name].append(load(off_url, OPS_ENDPOINTS[name], ids, seconds))
+    return {
+        mode: {n: sorted(r, key=lambda x: x["rps"])[len(r) // 2] for n, r in results.items()}
+        for mode, results in seen.items()
+    } | {"scale": scale}
+
+
+def ops_table(ops: dict[str, Any], seconds: float, n: int) -> list[str]:
+    lines = [
+        f"logging and metrics, {ops['scale']} rollups, 32 connections, median of {n} x {seconds:g} s",
+        "endpoint                 on req/s  off req/s  on/off  on p99 ms  off p99 ms",
+        "-" * 78,
+    ]
+    for name in OPS_ENDPOINTS:
+        on, off = ops["on"][name], ops["off"][name]
+        lines.append(
+            f"{name:<24} {on['rps']:9.0f} {off['rps']:10.0f} {on['rps'] / off['rps']:7.1%} "
+            f"{on['p99_ms']:9.2f} {off['p99_ms']:11.2f}"
+        )
+    return [*lines, ""]
+
+
 def bench_startup(scale: str) -> float:
     folder = data(scale, "parquet")
     rollups = OUT / "rollups" / f"{scale}-parquet"
@@ -309,7 +366,7 @@ def table(
             duck = f"{r['duckdb_seconds']:8.2f} {r['duckdb_peak_mb']:8.0f}"
             lines.append(f"{case} {ours}  {duck}  {r['seconds'] / r['duckdb_seconds']:9.2f}x")
         lines.append("")
-    if serving:
+    if serving.get("ours"):
         ours, http, old = serving["ours"], serving["http"], serving["baseline"]
         livez = ours["livez"]["rps"]
         lines += [
@@ -322,6 +379,8 @@ def table(
         stub = http["anomalies (HTTP stub)"]
         lines.append(_serving_line("anomalies (HTTP stub)", stub, http["livez"]["rps"], "(of that server's livez)"))
         lines.append("")
+    if serving.get("ops"):
+        lines += ops_table(serving["ops"], seconds, n)
     if startups:
         lines.append("start-up until /livez answers: " + ", ".join(f"{k} {v:.2f} s" for k, v in startups.items()))
     return "\n".join(lines)
@@ -334,13 +393,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5, help="length of one load round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2, help="build runs per case (best is kept)")
+    parser.add_argument("--no-build", action="store_true", help="skip the build benchmark")
+    parser.add_argument(
+        "--ops-overhead", choices=sorted(SCALES), help="also compare logging and metrics on vs off at this scale"
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    build = bench_build(args.scales, args.repeats)
+    build = [] if args.no_build else bench_build(args.scales, args.repeats)
     serving = {} if args.no_serve else bench_serving("M", args.rounds, args.seconds)
-    startups = {f"{s} rollups": bench_startup(s) for s in args.scales if s in ("M", "L")}
-    if serving:
+    if args.ops_overhead:
+        serving["ops"] = bench_ops_overhead(args.ops_overhead, args.rounds, args.seconds)
+    startups = {} if args.no_build else {f"{s} rollups": bench_startup(s) for s in args.scales if s in ("M", "L")}
+    if serving.get("startup_seconds"):
         startups["M rollups (serving run)"] = serving["startup_seconds"]
     report = table(build, serving, startups, args.seconds, args.rounds)
     (OUT / "results.txt").write_text(report + "\n")

@@ -2,7 +2,8 @@
 # Build python/Dockerfile with the shared podman smoke tool, run it on 127.0.0.1, and check it:
 # /health answers, GET /campaigns/cmp-001/performance is SPEC §4's example, the process is not
 # root. The container is removed afterwards, pass or fail.
-# Skips (exit 0, saying so) when the shared tool is not there, e.g. outside this workplace.
+# Without the shared tool it says SKIPPED and exits 0 (outside this workplace), or fails with
+# CI=true (scripts/skip-or-fail.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,10 +13,9 @@ HOST_PORT=${HOST_PORT:-18080}
 IMAGE=${IMAGE:-localhost/campaign-analytics:smoke}
 BASE="http://127.0.0.1:$HOST_PORT"
 
-if [ ! -f "$TOOL" ]; then
-  echo "docker-smoke: $TOOL not found; image not built (nothing else to check here)"
-  exit 0
-fi
+# shellcheck source=scripts/skip-or-fail.sh
+. scripts/skip-or-fail.sh
+[ -f "$TOOL" ] || skip_or_fail docker-smoke "$TOOL"
 
 cleanup() { podman rm -f -t 2 --ignore "$NAME" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
@@ -35,6 +35,13 @@ expected='{"campaign_id":"cmp-001","campaign_name":"Spring Launch","totals":{"to
 actual=$(curl -fsS --max-time 5 "$BASE/campaigns/cmp-001/performance") || fail "/campaigns/cmp-001/performance did not answer 200"
 [ "$actual" = "$expected" ] || fail "cmp-001 performance is $actual"
 echo "docker-smoke: /campaigns/cmp-001/performance matches SPEC §4"
+
+headers=$(curl -fsS --max-time 5 -o /dev/null -D - "$BASE/campaigns/cmp-001/performance") || fail "no headers"
+case "$headers" in *[Ee][Tt]ag:*) ;; *) fail "no ETag: $headers" ;; esac
+curl -fsS --max-time 5 "$BASE/metrics" | grep -q '^campaign_analytics_build_info{' || fail "/metrics has no build_info"
+podman logs "$NAME" 2>&1 | grep -q 'campaign_analytics.access: GET /campaigns/cmp-001/performance 200' \
+  || fail "no access log line in the container's log"
+echo "docker-smoke: ETag, /metrics and the access log are there"
 
 uid=$(podman exec "$NAME" id -u)
 [ "$uid" != 0 ] || fail "the server runs as root"

@@ -38,6 +38,7 @@ from campaign_analytics.schemas import (
 from campaign_analytics.service import Service
 from campaign_analytics.settings import Settings
 from campaign_analytics.store import RollupStore
+from campaign_analytics.web import install_http, printable  # ops (issue 11)
 
 log = logging.getLogger("campaign_analytics")
 
@@ -85,6 +86,7 @@ def create_app(
     app.state.service = service
     app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]
     app.include_router(router)
+    install_http(app, config)  # ops (issue 11): logging, middleware, /metrics, offline docs
     # Routes are matched in order and FastAPI puts its docs routes first; every request to the
     # API would test those patterns before its own. Move them to the end.
     docs = [r for r in app.router.routes if getattr(r, "include_in_schema", True) is False]
@@ -93,6 +95,8 @@ def create_app(
 
 
 async def _domain_error(request: Request, exc: CampaignAnalyticsError) -> JSONResponse:
+    if exc.status_code == 502:  # ops (issue 11): a 502's cause in the log
+        log.warning("request %s answered 502: %s", getattr(request.state, "request_id", "-"), printable(exc.detail))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
 

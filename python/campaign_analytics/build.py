@@ -12,6 +12,7 @@ served stays byte-for-byte as it was. Builds of one ROLLUP_DIR are serialised wi
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -20,7 +21,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,7 @@ from campaign_analytics.manifest import (
     sha256_file,
     sql_files,
 )
+from campaign_analytics.quality import check_quality
 from campaign_analytics.sources import Sources, open_sources
 
 # The key of each rollup: checked unique before anything is published.
@@ -98,19 +100,30 @@ def build(
     dataset: str | None = None,
     only_if_stale: bool = False,
     sql_dir: Path = SQL_DIR,
+    progress: Callable[[str], None] | None = None,
+    max_ratios: Mapping[str, float] | None = None,
 ) -> BuildResult:
-    """Build the rollups of `data_dir` and publish them under `rollup_dir`."""
+    """Build the rollups of `data_dir` and publish them under `rollup_dir`.
+
+    `progress` is told the name of each step as it starts (the CLI prints them with times);
+    `max_ratios` (quality.py) turns data-quality counts into a failure before anything is published."""
+    step = progress or (lambda _: None)
     started = time.perf_counter()
     rollup_dir.mkdir(parents=True, exist_ok=True)
+    step("waiting for the rollup folder's lock")
     with _exclusive(rollup_dir):
         if only_if_stale:
             published = find_published(rollup_dir)
             # stale or damaged outputs are both a reason to build (a truncated Parquet in `current`)
             if published is not None and rebuild_reason(published, data_dir, sql_dir) is None:
                 return BuildResult(published, time.perf_counter() - started, skipped=True)
+        step("reading the small tables, opening the metrics")
         sources = open_sources(data_dir)
+        step("running the SQL, the audit and the data-quality counts (one streaming pass)")
         computed = compute(sources, sql_dir)
+        step("checking the rollups (keys, order, reconciliation)")
         check_rollups(computed.rollups)
+        check_quality(computed.data_quality, computed.metric_rows, max_ratios or {})
         rows = {
             "campaigns": sources.campaigns.height,
             "creators": sources.creators.height,
@@ -129,6 +142,7 @@ def build(
                 "polars": pl.__version__,
             },
         }
+        step("writing Parquet and publishing")
         published = publish(rollup_dir, computed.rollups, manifest)
     return BuildResult(published, time.perf_counter() - started)
 
@@ -290,7 +304,12 @@ def publish(rollup_dir: Path, rollups: dict[str, pl.DataFrame], manifest: dict[s
 
 
 def write_rollup(frame: pl.DataFrame, path: Path) -> None:
-    frame.write_parquet(path, compression="zstd", statistics=True)
+    try:
+        frame.write_parquet(path, compression="zstd", statistics=True)
+    except pl.exceptions.PolarsError as exc:  # polars reports a full disk as its own error type
+        if "os error 28" in str(exc) or "No space left" in str(exc):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
 

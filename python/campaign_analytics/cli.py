@@ -1,52 +1,247 @@
-"""`campaign-analytics build --data-dir DIR [--out DIR]`: the batch build job.
+"""`campaign-analytics build ...` (the batch build job) and `campaign-analytics serve ...` (the API).
 
-Exit codes: 0 published (or already up to date with --if-stale), 2 invalid input (a message
-naming file, line and column; nothing published), 1 anything else.
+build: exit codes 0 published (or already up to date with --if-stale), 2 invalid input (a
+message naming file, line and column, or a data-quality limit exceeded; nothing published),
+1 anything else (one line for an OS error such as a full disk; a bug prints its traceback).
+While it runs, each step is printed to stderr with the time since the start; the summary
+goes to stdout.
+
+serve: uvicorn with `create_app()`, the logging set-up of logs.py, and, with several workers,
+Prometheus' multiprocess mode (see metrics.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
+import tempfile
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from campaign_analytics import __version__
 from campaign_analytics.errors import CampaignAnalyticsError
+
+
+def _ratio(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{raw} is not a ratio between 0 and 1")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="campaign-analytics", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+
     build = commands.add_parser("build", help="build the rollups of DATA_DIR and publish them atomically")
-    build.add_argument("--data-dir", required=True, type=Path, help="folder of raw input files")
+    build.add_argument("--data-dir", type=Path, help="folder of raw input files (default: DATA_DIR)")
     build.add_argument("--out", type=Path, help="rollup folder (default: ROLLUP_DIR, else build/<dataset>)")
     build.add_argument("--dataset", help="dataset name in the manifest (default: DATASET, else the folder name)")
     build.add_argument(
         "--if-stale", action="store_true", help="do nothing when the published build already matches the inputs"
     )
+    for name, what in (
+        ("duplicate", "metrics rows that repeat a (date, campaign, creator) key"),
+        ("orphan", "metrics rows of campaigns missing from campaigns.csv"),
+        ("unknown-creator", "metrics rows of creators missing from creators.csv"),
+    ):
+        build.add_argument(
+            f"--max-{name}-ratio",
+            type=_ratio,
+            metavar="R",
+            help=f"fail (exit 2, nothing published) when more than this share (0..1) of {what}",
+        )
+    build.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+    serve = commands.add_parser("serve", help="serve the API with uvicorn (the same app as `uvicorn app:app`)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: PORT, else 8080)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    # HOOK (issue 10, server.py): request-header bounds. When campaign_analytics.server provides
+    # BoundedHttpToolsProtocol, it is uvicorn's HTTP protocol and reads these two settings from
+    # MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS; the options below set those variables.
+    serve.add_argument("--max-header-bytes", type=int, help="largest request head accepted (MAX_HEADER_BYTES)")
+    serve.add_argument(
+        "--header-timeout", type=float, help="seconds a client has to send its request head (HEADER_TIMEOUT_SECONDS)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    # Imported here so that `--help` answers without loading polars.
-    from campaign_analytics.build import build
-    from campaign_analytics.settings import dataset_from_env, rollup_dir_from_env
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return build_command(args, parser)
 
-    dataset = args.dataset or dataset_from_env(args.data_dir)
+
+# --- build ---------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Prints `campaign-analytics build: 1.23 s  <step>` to stderr as each step starts."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.started = time.perf_counter()
+        self.quiet = quiet
+
+    def __call__(self, step: str) -> None:
+        if not self.quiet:
+            _write(sys.stderr, f"campaign-analytics build: {time.perf_counter() - self.started:6.2f} s  {step}")
+
+
+def build_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    # Imported here so that `--help` and `--version` answer without loading polars.
+    from campaign_analytics.build import build
+    from campaign_analytics.quality import describe
+    from campaign_analytics.settings import data_dir_from_env, dataset_from_env, rollup_dir_from_env
+
+    data_dir = args.data_dir or data_dir_from_env()
+    if data_dir is None:
+        parser.error("build needs the input folder: pass --data-dir DIR or set DATA_DIR")
+    dataset = args.dataset or dataset_from_env(data_dir)
     out = args.out or rollup_dir_from_env(dataset)
+    limits = {
+        name: value
+        for name, value in (
+            ("duplicate", args.max_duplicate_ratio),
+            ("orphan", args.max_orphan_ratio),
+            ("unknown_creator", args.max_unknown_creator_ratio),
+        )
+        if value is not None
+    }
+    progress = _Progress(args.quiet)
     try:
-        result = build(args.data_dir, out, dataset=dataset, only_if_stale=args.if_stale)
+        result = build(
+            data_dir, out, dataset=dataset, only_if_stale=args.if_stale, progress=progress, max_ratios=limits
+        )
     except CampaignAnalyticsError as exc:
         print(f"campaign-analytics build: {exc.detail}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:
-        print(f"campaign-analytics build: {exc}; nothing was published", file=sys.stderr)
-        return 1
-    except Exception:
+    except Exception as exc:
+        if _no_space(exc):
+            print(f"campaign-analytics build: {out}: no space left on device; nothing was published", file=sys.stderr)
+            return 1
+        if isinstance(exc, OSError):
+            print(f"campaign-analytics build: {exc}; nothing was published", file=sys.stderr)
+            return 1
         traceback.print_exc()
         print("campaign-analytics build: failed unexpectedly (see above); nothing was published", file=sys.stderr)
         return 1
-    print(result.summary())
+    if result.skipped:
+        _write(sys.stdout, result.summary())
+    else:
+        _write(sys.stdout, summary(result, describe))
     return 0
+
+
+def summary(result: Any, describe: Any) -> str:
+    manifest = result.build.manifest
+    metric_rows = int(manifest["inputs"].get("campaign_daily_metrics", {}).get("rows", 0))
+    rows_in = ", ".join(f"{k} {v['rows']:,}" for k, v in manifest["inputs"].items())
+    rows_out = ", ".join(f"{k} {v['rows']:,}" for k, v in manifest["outputs"].items())
+    return "\n".join(
+        [
+            f"published build {result.build.build_id} in {result.seconds:.2f} s",
+            f"  rows in:  {rows_in}",
+            f"  rows out: {rows_out}",
+            f"  data quality: {describe(manifest['data_quality'], metric_rows)}",
+            f"  at: {result.build.path}",
+        ]
+    )
+
+
+def _no_space(exc: BaseException) -> bool:
+    """Is a full disk behind `exc` (an OSError with ENOSPC, or polars' own error saying so)?"""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(seen) or "os error 28" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _write(stream: Any, text: str) -> None:
+    """Print, and when the reader has gone (`... | head`), stop writing quietly: the build is
+    published either way, and a BrokenPipe traceback would say otherwise."""
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at /dev/null so that fails silently too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from campaign_analytics.logs import uvicorn_log_config
+    from campaign_analytics.settings import Settings, operations_from_env, port_from_env
+
+    try:
+        port = args.port if args.port is not None else port_from_env()
+        Settings.from_env()  # a missing DATA_DIR is one clear line, not a traceback per worker
+        ops = operations_from_env()
+    except CampaignAnalyticsError as exc:
+        print(f"campaign-analytics serve: {exc.detail}", file=sys.stderr)
+        return 1
+    if args.workers < 1:
+        print("campaign-analytics serve: --workers must be at least 1", file=sys.stderr)
+        return 1
+    if args.workers > 1:
+        _multiprocess_metrics(ops.get("prometheus_multiproc_dir"))
+    http: Any = "auto"
+    if args.max_header_bytes is not None:
+        os.environ["MAX_HEADER_BYTES"] = str(args.max_header_bytes)
+    if args.header_timeout is not None:
+        os.environ["HEADER_TIMEOUT_SECONDS"] = str(args.header_timeout)
+    try:  # HOOK (issue 10): the bounded protocol, once server.py provides it
+        from campaign_analytics.server import BoundedHttpToolsProtocol  # type: ignore[import-not-found]
+
+        http = BoundedHttpToolsProtocol
+    except ImportError:
+        if args.max_header_bytes is not None or args.header_timeout is not None:
+            print(
+                "campaign-analytics serve: header bounds need campaign_analytics.server; not enforced", file=sys.stderr
+            )
+    uvicorn.run(
+        "campaign_analytics.api:create_app",
+        factory=True,
+        host=args.host,
+        port=port,
+        workers=args.workers,
+        http=http,
+        log_config=uvicorn_log_config(
+            str(ops["log_format"]), str(ops["log_level"]), access_log=bool(ops["access_log"])
+        ),
+        access_log=False,  # the request log is ours (middleware.py): it has the request id and latency
+        server_header=False,
+    )
+    return 0
+
+
+def _multiprocess_metrics(directory: object) -> None:
+    """Workers share /metrics through files in PROMETHEUS_MULTIPROC_DIR: use the one given
+    (emptied: values of an earlier run would be added in) or make one; the workers inherit it."""
+    if isinstance(directory, Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="campaign-analytics-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)

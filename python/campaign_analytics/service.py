@@ -29,6 +29,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from campaign_analytics import metrics
 from campaign_analytics.benchmarks import BenchmarkSource
 from campaign_analytics.errors import RollupUnavailable
 from campaign_analytics.manifest import (
@@ -138,7 +139,9 @@ class Service:
         served = self.store
         newer = [r for r in choice.rejected if served is None or r.build.path != served.build.path]
         for refused in newer:
-            log.warning("build %s failed verification and is not served: %s", refused.build_id, refused.reason)
+            if refused not in self.rejected:  # each refusal is told (and counted) once
+                metrics.build_verification_failed()
+                log.warning("build %s failed verification and is not served: %s", refused.build_id, refused.reason)
         if choice.loaded is None:
             self.rejected = tuple(newer)
             if served is None:
@@ -154,12 +157,14 @@ class Service:
         if choice.is_fallback:
             log.warning("serving the previous verified build %s instead of the newest", store.build_id)
         rows = {name: frame.height for name, frame in store.frames.items()}
+        built_at = store.build.manifest.get("built_at")
+        metrics.served_build(store.build_id, built_at if isinstance(built_at, str) else None, rows)
         log.info(
-            "serving build %s (%s old): %d campaigns, rows %s, from %s",
+            "serving build %s (%s campaigns, %s old; rows: %s) from %s",
             store.build_id,
+            f"{len(store):,}",
             _age(store.build),
-            len(store),
-            rows,
+            ", ".join(f"{name} {count:,}" for name, count in rows.items()),
             store.build.path,
         )
 
@@ -172,8 +177,11 @@ def _age(build: PublishedBuild) -> str:
         built = datetime.fromisoformat(str(build.manifest["built_at"]))
     except (KeyError, ValueError):
         return "unknown age"
-    seconds = max(0, int((datetime.now(UTC) - built).total_seconds()))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+    seconds = max(0.0, (datetime.now(UTC) - built).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def build_in_child(settings: Settings) -> str | None:

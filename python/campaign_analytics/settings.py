@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from campaign_analytics.errors import ConfigError
@@ -17,6 +17,12 @@ from campaign_analytics.errors import ConfigError
 DEFAULT_BENCHMARK_API_BASE = "http://127.0.0.1:8091"
 DEFAULT_BENCHMARK_TIMEOUT_SECONDS = 2.0
 DEFAULT_ROLLUP_CHECK_SECONDS = 1.0
+# How long a client may reuse a read answer without asking again: no longer than it takes the
+# service to pick up a newly published build (it checks on a short interval).
+DEFAULT_CACHE_MAX_AGE_SECONDS = 5
+DEFAULT_PORT = 8080
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def default_rollup_dir(dataset: str) -> Path:
@@ -34,6 +40,14 @@ class Settings:
     benchmark_timeout_seconds: float = DEFAULT_BENCHMARK_TIMEOUT_SECONDS
     # how often (at most) a request looks whether ROLLUP_DIR/current points at a new build
     rollup_check_seconds: float = DEFAULT_ROLLUP_CHECK_SECONDS
+    # --- operations (logs.py, middleware.py, metrics.py, web.py) ---
+    log_format: str = "text"  # LOG_FORMAT: text | json
+    log_level: str = "INFO"  # LOG_LEVEL
+    access_log: bool = True  # ACCESS_LOG: one line per request
+    metrics_enabled: bool = True  # METRICS: request counters and histograms (GET /metrics)
+    prometheus_multiproc_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: several workers
+    cache_max_age_seconds: int = DEFAULT_CACHE_MAX_AGE_SECONDS  # CACHE_MAX_AGE_SECONDS
+    cors_allow_origins: tuple[str, ...] = ()  # CORS_ALLOW_ORIGINS, comma-separated; empty: CORS off
 
     @classmethod
     def for_data(
@@ -66,7 +80,7 @@ class Settings:
         data_dir = env.get("DATA_DIR", "").strip()
         if not data_dir:
             raise ConfigError("DATA_DIR is not set: point it at a folder of input files (e.g. data/visible)")
-        return cls.for_data(
+        settings = cls.for_data(
             data_dir,
             dataset=env.get("DATASET") or None,
             rollup_dir=env.get("ROLLUP_DIR") or None,
@@ -79,6 +93,65 @@ class Settings:
                 "ROLLUP_CHECK_SECONDS", env.get("ROLLUP_CHECK_SECONDS"), DEFAULT_ROLLUP_CHECK_SECONDS
             ),
         )
+        return replace(settings, **operations_from_env(env))
+
+
+def operations_from_env(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The operations fields of Settings (logging, metrics, HTTP caching, CORS) from the
+    environment; also what the CLI uses for its own logging, where DATA_DIR may be unset."""
+    env = os.environ if environ is None else environ
+    log_format = (env.get("LOG_FORMAT") or "text").strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT={log_format!r} must be one of {', '.join(LOG_FORMATS)}")
+    log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL={log_level!r} must be one of {', '.join(LOG_LEVELS)}")
+    multiproc = (env.get("PROMETHEUS_MULTIPROC_DIR") or "").strip()
+    origins = tuple(o.strip().rstrip("/") for o in (env.get("CORS_ALLOW_ORIGINS") or "").split(",") if o.strip())
+    return {
+        "log_format": log_format,
+        "log_level": log_level,
+        "access_log": _flag(env, "ACCESS_LOG"),
+        "metrics_enabled": _flag(env, "METRICS"),
+        "prometheus_multiproc_dir": Path(multiproc) if multiproc else None,
+        "cache_max_age_seconds": _whole_seconds(env.get("CACHE_MAX_AGE_SECONDS")),
+        "cors_allow_origins": origins,
+    }
+
+
+def port_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """PORT if set (1..65535), else 8080: the default of `campaign-analytics serve --port`."""
+    env = os.environ if environ is None else environ
+    raw = (env.get("PORT") or "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"PORT={raw!r} is not a TCP port (1..65535)")
+    return int(raw)
+
+
+def data_dir_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
+    """DATA_DIR if set (the CLI's --data-dir default)."""
+    env = os.environ if environ is None else environ
+    value = (env.get("DATA_DIR") or "").strip()
+    return Path(value) if value else None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} must be true or false (1/0, yes/no, on/off)")
+
+
+def _whole_seconds(raw: str | None) -> int:
+    if raw is None or raw.strip() == "":
+        return DEFAULT_CACHE_MAX_AGE_SECONDS
+    if not (raw.strip().isascii() and raw.strip().isdigit()):
+        raise ConfigError(f"CACHE_MAX_AGE_SECONDS={raw!r} must be a whole number of seconds >= 0")
+    return int(raw.strip())
 
 
 def dataset_from_env(data_dir: Path, environ: Mapping[str, str] | None = None) -> str:

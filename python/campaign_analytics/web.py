@@ -1,0 +1,96 @@
+"""The HTTP layer around the API's routes, installed by `create_app()` in one call.
+
+install_http(app, settings)
+  logging      logs.configure(): one format for our loggers and uvicorn's
+  middleware   RequestLogMiddleware (request id, nosniff, access log, metrics)
+               -> CORSMiddleware (only when CORS_ALLOW_ORIGINS is set)
+               -> HttpCachingMiddleware (HEAD, ETag, 304, Cache-Control) -> the routes
+  GET /metrics Prometheus text format (metrics.py)
+  /docs, /redoc offline (docs.py), and the schema's headers and status codes
+
+announce_build(build_id, manifest, campaigns)   call when a build starts being served:
+                                                one INFO line and the build's metrics
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.middleware.cors import CORSMiddleware
+
+from campaign_analytics import logs, metrics
+from campaign_analytics.docs import document, install_docs
+from campaign_analytics.middleware import HttpCachingMiddleware, RequestLogMiddleware, printable
+from campaign_analytics.settings import Settings
+
+__all__ = ["announce_build", "install_http", "printable"]
+
+log = logging.getLogger("campaign_analytics")
+
+# Answers that depend on live thresholds are revalidated every time (their ETag still saves
+# the body); every other read answer is fixed for its build.
+REVALIDATE_SUFFIXES = ("/anomalies",)
+
+
+def install_http(app: FastAPI, settings: Settings) -> None:
+    logs.configure(settings.log_format, settings.log_level, access_log=settings.access_log)
+    install_docs(app)
+    document(app)
+    multiprocess_dir = settings.prometheus_multiproc_dir
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics.exposition(multiprocess_dir)
+        return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
+
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+
+    fresh = f"public, max-age={settings.cache_max_age_seconds}".encode()
+    policies: dict[str, bytes] = {}
+
+    def cache_control(route: str) -> bytes:
+        policy = policies.get(route)
+        if policy is None:
+            policy = policies[route] = b"no-cache" if route.endswith(REVALIDATE_SUFFIXES) else fresh
+        return policy
+
+    # add_middleware puts each one outside the ones before it
+    app.add_middleware(HttpCachingMiddleware, cache_control=cache_control)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allow_origins),
+            allow_methods=["GET", "HEAD", "OPTIONS"],
+            allow_headers=["If-None-Match", "X-Request-ID"],
+            expose_headers=["ETag", "X-Build-Id", "X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(RequestLogMiddleware, log_requests=settings.access_log, count_requests=settings.metrics_enabled)
+
+
+def announce_build(build_id: str, manifest: Mapping[str, Any], campaigns: int) -> None:
+    """A build is now served by this process (at start-up, and after every swap)."""
+    built_at = manifest.get("built_at")
+    outputs = manifest.get("outputs") or {}
+    rows = {name: int(o["rows"]) for name, o in outputs.items() if isinstance(o, Mapping) and "rows" in o}
+    metrics.served_build(build_id, built_at if isinstance(built_at, str) else None, rows)
+    age = ""
+    if isinstance(built_at, str):
+        with contextlib.suppress(ValueError):
+            age = f", {_duration(time.time() - datetime.fromisoformat(built_at).timestamp())} old"
+    shown = ", ".join(f"{name} {count:,}" for name, count in rows.items())
+    log.info("serving build %s (%s campaigns%s; rows: %s)", build_id, f"{campaigns:,}", age, shown or "unknown")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
