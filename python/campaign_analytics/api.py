@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
-from campaign_analytics import __version__
+from campaign_analytics import __version__, explorer
 from campaign_analytics.benchmarks import BenchmarkSource, FixtureBenchmarks, HttpBenchmarks
 from campaign_analytics.errors import CampaignAnalyticsError, RollupUnavailable
 from campaign_analytics.manifest import find_published, is_current
@@ -102,6 +102,7 @@ def create_app(
     )
     app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]
     app.include_router(router)
+    app.include_router(explorer.router)  # /campaigns, /campaigns/{id}/daily, the page at /
     # Routes are matched in order and FastAPI puts its docs routes first; every request to the
     # API would test those patterns before its own. Move them to the end.
     docs = [r for r in app.router.routes if getattr(r, "include_in_schema", True) is False]
@@ -270,6 +271,8 @@ def top_query(request: Request) -> tuple[str, int]:
 async def top_creators(request: Request) -> Response:
     """A campaign's creators: conversions desc, then clicks desc, then creator_id ascending."""
     campaign_id, limit = top_query(request)
+    if "format" in request.query_params:  # ?format=csv (or json): explorer.py answers
+        return explorer.top_creators_export(request, campaign_id, limit)
     store = service_of(request).rollups()
     return PreparedJSON(store.top_creators(campaign_id, limit), store.build_id_header)
 

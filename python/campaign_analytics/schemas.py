@@ -68,6 +68,47 @@ class CampaignAnomalies(_Body):
     alerts: list[AnomalyAlert]
 
 
+class CampaignList(_Body):
+    """GET /campaigns: one page of campaigns, each exactly its performance body."""
+
+    total: int  # campaigns matching `q`, before `limit` and `offset`
+    limit: int
+    offset: int
+    campaigns: list[CampaignPerformance]
+
+
+class DayTotals(_Body):
+    """One day of a campaign, all creators together (the daily_anomalies.sql columns)."""
+
+    metric_date: str
+    total_impressions: int
+    total_clicks: int
+    total_conversions: int
+    total_spend: float
+    total_revenue: float
+    ctr: float
+    roas: float
+
+
+class CampaignDaily(_Body):
+    """GET /campaigns/{campaign_id}/daily: every day of the campaign, by date."""
+
+    campaign_id: str
+    days: list[DayTotals]
+
+
+class CheckedDay(DayTotals):
+    issues: list[Literal["ctr_below_threshold", "roas_below_threshold", "spend_without_conversions"]]
+
+
+class CampaignDailyChecked(_Body):
+    """GET /campaigns/{campaign_id}/daily?with_thresholds=true: every day with the rules it breaks."""
+
+    campaign_id: str
+    thresholds: ThresholdsUsed
+    days: list[CheckedDay]
+
+
 class HealthReport(_Body):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "error"]
