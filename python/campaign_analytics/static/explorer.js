@@ -422,17 +422,18 @@
       return;
     }
     const width = Math.max(260, Math.floor(target.clientWidth || 600));
+    const gaps = days.some((d) => SERIES.some((series) => !series.hasValue(d)));
     target.replaceChildren(
       ...SERIES.map((series) => chart(series, days, thresholds, width)),
-      legend(thresholds),
+      legend(thresholds, gaps),
     );
   }
 
-  function legend(thresholds) {
+  function legend(thresholds, gaps) {
     return h("p", { class: "legend small muted" },
       h("span", { class: "key key-line" }), "daily value ",
-      thresholds ? [h("span", { class: "key key-threshold" }), "minimum ", h("span", { class: "key key-alert" }), "alert day ", h("span", { class: "key key-empty" }), "no data that day"]
-        : [h("span", { class: "key key-empty" }), "no data that day"]);
+      thresholds ? [h("span", { class: "key key-threshold" }), "minimum ", h("span", { class: "key key-alert" }), "alert day "] : null,
+      gaps ? [h("span", { class: "key key-empty" }), "no impressions or no spend that day"] : null);
   }
 
   function niceCeiling(value) {
@@ -490,10 +491,11 @@
       parts.push(svg("text", { class: "tick", x: x(times[i]), y: height - 8, "text-anchor": "middle" }, shortDate(days[i].metric_date)));
     }
     if (minimum !== null) {
-      parts.push(
-        svg("line", { class: "threshold", "data-value": minimum, x1: margin.left, x2: width - margin.right, y1: y(minimum), y2: y(minimum) }),
-        svg("text", { class: "threshold-label", x: width - margin.right - 4, y: y(minimum) - 5, "text-anchor": "end" }, "min " + series.format(minimum)),
-      );
+      parts.push(svg("line", { class: "threshold", "data-value": minimum, x1: margin.left, x2: width - margin.right, y1: y(minimum), y2: y(minimum) }));
+      // on a narrow chart the label would sit on the line; the caption says the minimum anyway
+      if (width >= 520) {
+        parts.push(svg("text", { class: "threshold-label", x: width - margin.right - 4, y: y(minimum) - 5, "text-anchor": "end" }, "min " + series.format(minimum)));
+      }
     }
     const path = days.map((d, i) => (i ? "L" : "M") + x(times[i]).toFixed(1) + " " + y(d[series.key]).toFixed(1)).join(" ");
     parts.push(svg("path", { class: "line line-" + series.key, d: path }));
