@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
-from campaign_analytics import __version__
+from campaign_analytics import __version__, explorer
 from campaign_analytics.benchmarks import BenchmarkSource, FixtureBenchmarks, HttpBenchmarks
 from campaign_analytics.errors import CampaignAnalyticsError, RollupUnavailable
 from campaign_analytics.schemas import (
@@ -86,6 +86,7 @@ def create_app(
     app.state.service = service
     app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]
     app.include_router(router)
+    app.include_router(explorer.router)  # /campaigns, /campaigns/{id}/daily, the page at /
     install_http(app, config)  # ops (issue 11): logging, middleware, /metrics, offline docs
     # Routes are matched in order and FastAPI puts its docs routes first; every request to the
     # API would test those patterns before its own. Move them to the end.
@@ -231,6 +232,8 @@ def _limit_errors(raw: str) -> list[dict[str, Any]]:
 async def top_creators(request: Request) -> Response:
     """A campaign's creators: conversions desc, then clicks desc, then creator_id ascending."""
     campaign_id, limit = top_query(request)
+    if "format" in request.query_params:  # ?format=csv (or json): explorer.py answers
+        return explorer.top_creators_export(request, campaign_id, limit)
     store = service_of(request).rollups()
     return prepared(store.top_creators(campaign_id, limit), store.build_id_header)
 

@@ -172,6 +172,49 @@ class RefusedBuild(_Body):
     reason: str = Field(description="What failed: the manifest, a file's sha256 or rows, or the key order.")
 
 
+class CampaignList(_Body):
+    """GET /campaigns: one page of campaigns, each exactly its performance body."""
+
+    total: int = Field(description="Campaigns matching `q`, before `limit` and `offset`.", examples=[6])
+    limit: int = Field(description="The page size applied (1..500, default 50).", examples=[50])
+    offset: int = Field(description="Campaigns skipped before this page (default 0).", examples=[0])
+    campaigns: list[CampaignPerformance] = Field(description="This page, in the requested order.")
+
+
+class DayTotals(_Body):
+    """One day of a campaign, all creators together (the daily_anomalies.sql columns)."""
+
+    metric_date: str = Field(description="The day, YYYY-MM-DD.", examples=["2026-01-03"])
+    total_impressions: int = Field(description="Impressions of every creator that day, summed.", examples=[1900])
+    total_clicks: int = Field(description="Clicks that day, summed.", examples=[50])
+    total_conversions: int = Field(description="Conversions that day, summed.", examples=[3])
+    total_spend: float = Field(description=f"Spend that day, {MONEY}", examples=[340.0])
+    total_revenue: float = Field(description=f"Revenue that day (missing counts as 0), {MONEY}", examples=[750.0])
+    ctr: float = Field(description=f"The day's CTR. {CTR}", examples=[0.0263])
+    roas: float = Field(description=f"The day's ROAS. {ROAS}", examples=[2.2059])
+
+
+class CampaignDaily(_Body):
+    """GET /campaigns/{campaign_id}/daily: every day of the campaign, by date."""
+
+    campaign_id: str = Field(description="The campaign.", examples=["cmp-002"])
+    days: list[DayTotals] = Field(description="Every day with metrics, by date; [] when none.")
+
+
+class CheckedDay(DayTotals):
+    issues: list[Literal["ctr_below_threshold", "roas_below_threshold", "spend_without_conversions"]] = Field(
+        description="The rules this day breaks, in SPEC order; [] when none."
+    )
+
+
+class CampaignDailyChecked(_Body):
+    """GET /campaigns/{campaign_id}/daily?with_thresholds=true: every day with the rules it breaks."""
+
+    campaign_id: str = Field(description="The campaign.", examples=["cmp-002"])
+    thresholds: ThresholdsUsed = Field(description="The thresholds used, fetched for this request.")
+    days: list[CheckedDay] = Field(description="Every day with metrics, by date, with its issues.")
+
+
 class HealthReport(_Body):
     model_config = _example(
         {

@@ -1,0 +1,424 @@
+"""The campaign explorer: discovery, daily series, CSV export, and the page that shows them.
+
+    GET /                               the explorer page (static/index.html, no network needed)
+    GET /static/{name}                  its script and style sheet
+    GET /campaigns                      every campaign with its totals: q, sort, limit, offset, format
+    GET /campaigns/{id}/daily           a campaign's days; with_thresholds=true adds thresholds + issues
+    GET /creators/top?format=csv        api.py's route hands requests with `format` to this module
+
+Everything is read from the loaded build (`service_of(request).rollups()`). What a request
+needs that depends only on the build (the campaigns table with its search columns and JSON
+bodies, each campaign's row range in the other two rollups) is prepared the first time it is
+asked for and kept per `RollupStore` in a weak dictionary, so a newer build loaded at run time
+gets its own, and the old one goes with its store.
+
+Routing: api.py includes this router after its own, so the API's hot routes are matched
+before any of these (measured: with these routes in front, FastAPI's nested router matching
+added 15-20 us to every request of /livez, performance and top creators). `/creators/top`
+stays api.py's route; when the query has `format`, that route hands over to
+`top_creators_export` in one line.
+
+Numbers are the API's: totals and rates as the rollups store them (already rounded by the SQL),
+and a day's money rounded half-up to cents from exact integer micros (`(micros + 5000) // 10000`
+cents, as campaign_performance.sql does), printed as the shortest float repr in JSON and CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
+
+import polars as pl
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
+from starlette.responses import Response
+
+from campaign_analytics.anomalies import alert_issues
+from campaign_analytics.schemas import (
+    CampaignDaily,
+    CampaignDailyChecked,
+    CampaignList,
+    ErrorDetail,
+)
+
+if TYPE_CHECKING:
+    from campaign_analytics.service import Service
+    from campaign_analytics.store import RollupStore
+
+STATIC = Path(__file__).with_name("static")
+
+TOTALS = (
+    "total_impressions",
+    "total_clicks",
+    "total_conversions",
+    "total_spend",
+    "total_revenue",
+    "ctr",
+    "cvr",
+    "roas",
+)
+CAMPAIGN_COLUMNS = ("campaign_id", "campaign_name", *TOTALS)
+CREATOR_COLUMNS = (
+    "campaign_id",
+    "creator_id",
+    "creator_name",
+    "total_impressions",
+    "total_clicks",
+    "total_conversions",
+    "total_spend",
+    "ctr",
+)
+DAY_COLUMNS = (
+    "metric_date",
+    "total_impressions",
+    "total_clicks",
+    "total_conversions",
+    "total_spend",
+    "total_revenue",
+    "ctr",
+    "roas",
+)
+
+Format = Literal["json", "csv"]
+# Every column a campaign can be ordered by, ascending or (with "-") descending.
+Sort = Literal[
+    "campaign_id", "-campaign_id", "campaign_name", "-campaign_name",
+    "total_impressions", "-total_impressions", "total_clicks", "-total_clicks",
+    "total_conversions", "-total_conversions", "total_spend", "-total_spend",
+    "total_revenue", "-total_revenue", "ctr", "-ctr", "cvr", "-cvr", "roas", "-roas",
+]  # fmt: skip
+
+CSV_TYPE = "text/csv; charset=utf-8"
+JSON_TYPE = "application/json"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorDetail, "description": "Unknown campaign"},
+    503: {"model": ErrorDetail, "description": "No rollups loaded"},
+}
+CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
+
+
+# --- what is prepared once per build ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Derived from one build's frames; never changes while that build is served."""
+
+    campaigns: pl.DataFrame  # CAMPAIGN_COLUMNS + id_lower, name_lower, body (JSON), by campaign_id
+    creator_rows: dict[str, tuple[int, int]]  # campaign_id -> (first row, rows) in top_creators
+    day_rows: dict[str, tuple[int, int]]  # campaign_id -> (first row, rows) in daily_anomalies
+
+
+_PREPARED: weakref.WeakKeyDictionary[RollupStore, Prepared] = weakref.WeakKeyDictionary()
+
+
+def prepared(store: RollupStore) -> Prepared:
+    found = _PREPARED.get(store)
+    if found is None:
+        found = _PREPARED[store] = _prepare(store.frames)
+    return found
+
+
+def _prepare(frames: dict[str, pl.DataFrame]) -> Prepared:
+    performance = frames["campaign_performance"]
+    campaigns = (
+        performance.select(CAMPAIGN_COLUMNS)
+        .with_columns(
+            id_lower=pl.col("campaign_id").str.to_lowercase(),
+            name_lower=pl.col("campaign_name").fill_null("").str.to_lowercase(),
+            # the same body as GET /campaigns/{id}/performance (store.py encodes it the same way)
+            body=pl.struct("campaign_id", "campaign_name", pl.struct(TOTALS).alias("totals")).struct.json_encode(),
+        )
+        .sort("campaign_id")
+    )
+    return Prepared(campaigns, _row_ranges(frames["top_creators"]), _row_ranges(frames["daily_anomalies"]))
+
+
+def _row_ranges(frame: pl.DataFrame) -> dict[str, tuple[int, int]]:
+    """campaign_id -> (first row, rows); the build writes every rollup in key order."""
+    runs = frame.select(pl.col("campaign_id").rle()).unnest("campaign_id")
+    starts = (runs["len"].cum_sum() - runs["len"]).to_list()
+    return dict(zip(runs["value"].to_list(), zip(starts, runs["len"].to_list(), strict=True), strict=True))
+
+
+def _service(request: Request) -> Service:
+    from campaign_analytics.api import service_of  # api.py imports this module: import at call time
+
+    return service_of(request)
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+def _json(body: str | bytes, store: RollupStore) -> Response:
+    content = body.encode() if isinstance(body, str) else body
+    return Response(content, media_type=JSON_TYPE, headers={"X-Build-Id": store.build_id})
+
+
+def _csv(
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    store: RollupStore,
+    filename: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break.
+    Values print as in the JSON bodies: floats by their shortest repr, null as an empty field."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    disposition = f'attachment; filename="{_safe_filename(filename)}"'
+    return Response(
+        out.getvalue().encode(),
+        media_type=CSV_TYPE,
+        headers={"X-Build-Id": store.build_id, "Content-Disposition": disposition, **(headers or {})},
+    )
+
+
+def _safe_filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "export"
+
+
+router = APIRouter()
+
+
+# --- /creators/top?format=... -------------------------------------------------------------------
+
+_FORMAT = TypeAdapter(Format)
+
+
+def top_creators_export(request: Request, campaign_id: str, limit: int) -> Response:
+    """`/creators/top` with a `format` parameter: api.py's route has read `campaign_id` and
+    `limit` (its own 422s) and hands over with one line. `format=json` is the route's usual
+    body; `csv` the same creators, one row each, best first; anything else is FastAPI's 422."""
+    fmt = _format_of(request)
+    store = _service(request).rollups()
+    if fmt == "json":
+        return _json(store.top_creators(campaign_id, limit), store)
+    store.position(campaign_id)  # 404 for an unknown campaign
+    start, length = prepared(store).creator_rows.get(campaign_id, (0, 0))
+    part = store.frames["top_creators"].slice(start, min(length, limit)).select(CREATOR_COLUMNS)
+    return _csv(CREATOR_COLUMNS, part.iter_rows(), store, f"{campaign_id}-top-creators.csv")
+
+
+def _format_of(request: Request) -> str:
+    raw = request.query_params.get("format")
+    try:
+        return str(_FORMAT.validate_python(raw))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("query", "format")} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+# --- /campaigns ---------------------------------------------------------------------------------
+
+
+@router.get(
+    "/campaigns",
+    response_model=CampaignList,
+    responses={503: ERRORS[503], 200: {"content": CSV_CONTENT}},
+)
+async def list_campaigns(
+    request: Request,
+    q: Annotated[str | None, Query(description="keep campaigns whose id or name contains this, ignoring case")] = None,
+    sort: Annotated[
+        Sort, Query(description="a column to order by, '-' first for descending; ties go by campaign_id")
+    ] = "campaign_id",
+    limit: Annotated[int, Query(ge=1, le=500, description="campaigns in this page")] = 50,
+    offset: Annotated[int, Query(ge=0, description="campaigns skipped before this page")] = 0,
+    fmt: Annotated[Format, Query(alias="format", description="json, or csv (this page, flat columns)")] = "json",
+) -> Response:
+    """Every campaign with its totals (each entry is its performance body), searched, sorted
+    and paged. `total` counts the campaigns that match `q`; the next page is `offset + limit`."""
+    store = _service(request).rollups()
+    frame = prepared(store).campaigns
+    if q:
+        needle = q.lower()
+        frame = frame.filter(
+            pl.col("id_lower").str.contains(needle, literal=True)
+            | pl.col("name_lower").str.contains(needle, literal=True)
+        )
+    total = frame.height
+    column = sort.removeprefix("-")
+    if column != "campaign_id":  # prepared in campaign_id order already
+        frame = frame.sort([column, "campaign_id"], descending=[sort.startswith("-"), False], nulls_last=True)
+    elif sort.startswith("-"):
+        frame = frame.reverse()
+    page = frame.slice(min(offset, total), limit)
+    if fmt == "csv":
+        return _csv(
+            CAMPAIGN_COLUMNS,
+            page.select(CAMPAIGN_COLUMNS).iter_rows(),
+            store,
+            "campaigns.csv",
+            {"X-Total-Count": str(total)},
+        )
+    bodies = ",".join(page["body"])
+    return _json(f'{{"total":{total},"limit":{limit},"offset":{offset},"campaigns":[{bodies}]}}', store)
+
+
+# --- /campaigns/{id}/daily ----------------------------------------------------------------------
+
+
+class DayRow(NamedTuple):
+    """One day of a campaign, as the rollup holds it."""
+
+    metric_date: str
+    impressions: int
+    clicks: int
+    conversions: int
+    spend_micros: int
+    revenue_micros: int
+    ctr: float
+    roas: float
+
+    def values(self) -> tuple[str, int, int, int, float, float, float, float]:
+        """DAY_COLUMNS: money rounded half-up to cents from the exact micros."""
+        return (
+            self.metric_date,
+            self.impressions,
+            self.clicks,
+            self.conversions,
+            cents(self.spend_micros),
+            cents(self.revenue_micros),
+            self.ctr,
+            self.roas,
+        )
+
+
+def cents(micros: int) -> float:
+    """Money half-up to 2 places. int / int is correctly rounded in Python, so the float is the
+    one nearest the decimal and prints as it (566340 / 100 -> 5663.4)."""
+    return (micros + 5000) // 10000 / 100
+
+
+def days_of(store: RollupStore, campaign_id: str) -> list[DayRow]:
+    start, length = prepared(store).day_rows.get(campaign_id, (0, 0))
+    part = store.frames["daily_anomalies"].slice(start, length)
+    columns = (
+        part["metric_date"].cast(pl.String).to_list(),
+        *(
+            part[name].to_list()
+            for name in (
+                "total_impressions",
+                "total_clicks",
+                "total_conversions",
+                "total_spend_micros",
+                "total_revenue_micros",
+                "ctr",
+                "roas",
+            )
+        ),
+    )
+    return [DayRow(*row) for row in zip(*columns, strict=True)]
+
+
+@router.get(
+    "/campaigns/{campaign_id:path}/daily",
+    response_model=CampaignDaily | CampaignDailyChecked,
+    responses={
+        **ERRORS,
+        502: {"model": ErrorDetail, "description": "Benchmark service failed (with_thresholds only)"},
+        200: {"content": CSV_CONTENT},
+    },
+)
+async def campaign_daily(
+    request: Request,
+    campaign_id: str,
+    with_thresholds: Annotated[
+        bool, Query(description="add the live thresholds and each day's issues (one benchmark call)")
+    ] = False,
+    fmt: Annotated[Format, Query(alias="format", description="json or csv")] = "json",
+) -> Response:
+    """Every day of a campaign with metrics, by date: totals, CTR and ROAS. A campaign with no
+    metrics has no days. With thresholds, `issues` lists the rules a day breaks (SPEC §4)."""
+    service = _service(request)
+    store = service.rollups()
+    store.position(campaign_id)  # unknown campaign: 404 before the benchmark service is called
+    days = days_of(store, campaign_id)
+    filename = f"{campaign_id}-daily.csv"
+    if not with_thresholds:
+        if fmt == "csv":
+            return _csv(DAY_COLUMNS, (d.values() for d in days), store, filename)
+        objects = [dict(zip(DAY_COLUMNS, d.values(), strict=True)) for d in days]
+        return _json(f'{{"campaign_id":{_text(campaign_id)},"days":{_text(objects)}}}', store)
+
+    thresholds = await service.benchmarks.thresholds(campaign_id)
+    issues: dict[int, Sequence[str]] = dict(alert_issues(store.days(campaign_id), thresholds))
+    if fmt == "csv":
+        used = json.loads(thresholds.json)
+        return _csv(
+            (*DAY_COLUMNS, "min_ctr", "min_roas", "issues"),
+            ((*d.values(), used["min_ctr"], used["min_roas"], ";".join(issues.get(i, ()))) for i, d in enumerate(days)),
+            store,
+            filename,
+        )
+    objects = [
+        {**dict(zip(DAY_COLUMNS, d.values(), strict=True)), "issues": list(issues.get(i, ()))}
+        for i, d in enumerate(days)
+    ]
+    return _json(
+        f'{{"campaign_id":{_text(campaign_id)},"thresholds":{thresholds.json},"days":{_text(objects)}}}', store
+    )
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+# The page talks to this origin only; nothing inline, nothing from elsewhere.
+PAGE_POLICY = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+class Asset(NamedTuple):
+    body: bytes
+    media_type: str
+    etag: str
+
+
+def _asset(path: Path, media_type: str) -> Asset:
+    body = path.read_bytes()
+    return Asset(body, media_type, '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
+
+
+def _assets() -> dict[str, Asset]:
+    return {p.name: _asset(p, MEDIA_TYPES[p.suffix]) for p in STATIC.iterdir() if p.suffix in MEDIA_TYPES}
+
+
+PAGE = _asset(STATIC / "index.html", "text/html; charset=utf-8")
+ASSETS = _assets()
+
+
+def _send(asset: Asset, request: Request, headers: dict[str, str] | None = None) -> Response:
+    # no-cache: the browser revalidates (ETag) so a new release is picked up at once
+    common = {"ETag": asset.etag, "Cache-Control": "no-cache", **(headers or {})}
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(status_code=304, headers=common)
+    return Response(asset.body, media_type=asset.media_type, headers=common)
+
+
+@router.get("/", include_in_schema=False)
+async def explorer_page(request: Request) -> Response:
+    return _send(PAGE, request, {"Content-Security-Policy": PAGE_POLICY, "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def explorer_asset(request: Request, name: str) -> Response:
+    asset = ASSETS.get(name)
+    if asset is None:
+        raise HTTPException(status_code=404)
+    return _send(asset, request, {"X-Content-Type-Options": "nosniff"})
