@@ -7,9 +7,9 @@ before the app sees anything, and nothing else:
 
 - **size**: a head over `MAX_HEADER_BYTES` (default 16 KiB, nginx's and many proxies'
   order of magnitude) is answered `431` and the connection closed. The size is the canonical
-  form of what was parsed (`METHOD target HTTP/1.1`, `name: value` lines, CRLFs), checked as
-  each piece is parsed; bytes of a head still incomplete after a read are counted as they
-  arrive, so at most the limit plus one socket read is ever held.
+  form of what was parsed (`METHOD target HTTP/1.1`, `name: value` lines, CRLFs), checked
+  when the head is complete; bytes of a head still incomplete after a read are counted as
+  they arrive, so at most the limit plus one socket read is ever held.
 - **time**: a head not complete within `HEADER_TIMEOUT_SECONDS` (default 10 s) of the
   connection opening, or of the next request's first byte, gets `408` and a close (a
   connection that never sent a byte is just closed). The clock stops when the headers are
@@ -73,8 +73,8 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_started = 0.0  # loop time the clock of the current head runs from
         self._in_head = False  # between a request's first byte and the end of its headers
-        self._head_parsed = 0  # canonical bytes of the head parsed so far
         self._head_read = 0  # bytes of reads that arrived while the head was still incomplete
         self._refused = False  # answered 431/408: drop what still arrives until the close
 
@@ -82,10 +82,15 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._start_head_clock()  # a connection that never sends a byte is not held either
+        # the first request's clock runs from the connection: one that never sends a byte
+        # is not held either
+        self._head_started = self.loop.time()
+        self._head_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._head_clock_rings)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_clock()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
 
     def eof_received(self) -> bool | None:
@@ -115,8 +120,8 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
                 self.send_400_response("Invalid HTTP request received.")
             return
         if was_in_head and self._in_head:
-            # the whole read belongs to a head that is still not complete; the parser holds
-            # an unfinished header line, so count what arrived rather than what was parsed
+            # the whole read belongs to a head that is still not complete, and the parser may
+            # hold an unfinished header line: count what arrived, not what was parsed
             self._head_read += len(data)
             if self._head_read > self.limits.max_header_bytes:
                 self._refuse_large_head()
@@ -125,29 +130,24 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self._in_head = True
-        self._head_parsed = self._head_read = 0
-        if self._head_timer is None:  # the first request's clock runs from the connection
-            self._start_head_clock()
+        self._head_read = 0
+        if self.cycle is not None:  # not the connection's first request
+            self._head_started = self.loop.time()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._head_clock_rings)
         super().on_message_begin()
 
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)  # "name: value\r\n"
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
-        self._count_head(len(self.parser.get_method()) + 1 + _HTTP_VERSION_LINE + _HEAD_END)
-        self._in_head = False
-        self._stop_head_clock()
-        super().on_headers_complete()
-
-    def _count_head(self, size: int) -> None:
-        self._head_parsed += size
-        if self._head_parsed > self.limits.max_header_bytes:
+        # The head's canonical size: "METHOD target HTTP/1.1\r\n", "name: value\r\n" each, "\r\n".
+        # (Counted once here: what a single read can bring is bounded by the read's size, and
+        # longer heads are counted read by read in data_received.)
+        size = len(self.parser.get_method()) + 1 + len(self.url) + _HTTP_VERSION_LINE + _HEAD_END
+        for name, value in self.headers:
+            size += len(name) + len(value) + 4
+        if size > self.limits.max_header_bytes:
             raise _HeadTooLarge  # httptools stops parsing; data_received answers 431
+        self._in_head = False
+        super().on_headers_complete()
 
     # -- the two refusals --------------------------------------------------------------------
 
@@ -156,29 +156,26 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         self.logger.warning("%sRequest head over %d bytes: answered 431.", self._peer(), limit)
         self._answer_and_close(431, f"Request line and headers exceed {limit} bytes.")
 
-    def _start_head_clock(self) -> None:
-        self._stop_head_clock()
-        self._head_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._head_timed_out)
-
-    def _stop_head_clock(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
+    def _head_clock_rings(self) -> None:
+        """The clock is lazy: it is not stopped when a head completes, nor restarted for every
+        request of a kept-alive connection (a timer per request cost more than the rest of
+        this class); when it rings, it looks at where the connection is."""
         self._head_timer = None
         if self.transport.is_closing():
             return
-        if self.cycle is not None and not self.cycle.response_complete:
-            # a pipelined head waits behind a response still being made: never cut a response
-            self._start_head_clock()
+        timeout = self.limits.header_timeout_seconds
+        if not self._in_head:
+            if self.cycle is None:  # not a byte of a request since the connection opened
+                self.transport.close()
+            return  # between requests (uvicorn's keep-alive timeout) or in a body or response
+        left = self._head_started + timeout - self.loop.time()
+        if left > 0 or (self.cycle is not None and not self.cycle.response_complete):
+            # a later head's own time is not up yet; or a pipelined head waits behind a
+            # response still being made, which is never cut
+            self._head_timer = self.loop.call_later(left if left > 0 else timeout, self._head_clock_rings)
             return
-        if not self._in_head:  # not a byte of a request: nothing to answer
-            self.transport.close()
-            return
-        seconds = self.limits.header_timeout_seconds
-        self.logger.warning("%sRequest headers not complete within %g s: answered 408.", self._peer(), seconds)
-        self._answer_and_close(408, f"Request headers not complete within {seconds:g} s.")
+        self.logger.warning("%sRequest headers not complete within %g s: answered 408.", self._peer(), timeout)
+        self._answer_and_close(408, f"Request headers not complete within {timeout:g} s.")
 
     def _answer_and_close(self, status: int, message: str) -> None:
         body = message.encode("ascii")
@@ -191,7 +188,6 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         ]
         self.transport.write(b"".join(head) + body)
         self._in_head = False
-        self._stop_head_clock()
         self._refused = True
         if self.transport.can_write_eof():
             self.transport.write_eof()  # the answer, then FIN; the reading side stays open a moment
