@@ -216,7 +216,7 @@ def verify(build: PublishedBuild, *, rows: bool = True) -> None:
     for name in ROLLUPS:
         entry = build.manifest["outputs"][name]
         path = build.path / entry["file"]
-        if sha256_file_or_problem(path, label, entry["file"]) != entry["sha256"]:
+        if _sha256_or_corrupt(path, label, entry["file"]) != entry["sha256"]:
             raise BuildCorrupt(f"{label}: {entry['file']} {_CHANGED}")
         if rows:
             try:
@@ -426,7 +426,7 @@ def rebuild_reason(published: PublishedBuild | None, data_dir: Path, sql_dir: Pa
 _CHANGED = "does not match its sha256 in the manifest (damaged or changed after publishing)"
 
 
-def sha256_file_or_problem(path: Path, label: str, file: str) -> str:
+def _sha256_or_corrupt(path: Path, label: str, file: str) -> str:
     try:
         return sha256_file(path)
     except FileNotFoundError:
