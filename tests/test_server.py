@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -318,11 +319,20 @@ def test_malformed_limits_are_a_config_error(environ: dict[str, str], message: s
     assert str(caught.value) == message
 
 
-def test_serve_options_bound_the_protocol() -> None:
-    options = serve_options({"MAX_HEADER_BYTES": "4096"})
-    assert issubclass(options["http"], HeadLimitedHttpToolsProtocol)
-    assert options["http"].limits == ServerLimits(4096, 10.0)
-    assert options["timeout_keep_alive"] == 5
+def test_serve_options_name_the_protocol_that_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_HEADER_BYTES", "4096")
+    server_module._from_environment.cache_clear()
+    try:
+        options = serve_options()
+        assert options == {"http": "campaign_analytics.server:BoundedHttpToolsProtocol", "timeout_keep_alive": 5}
+        config = uvicorn.Config(slow_app, **options)
+        config.load()
+        protocol = config.http_protocol_class
+        assert issubclass(protocol, HeadLimitedHttpToolsProtocol)
+        assert protocol.limits == ServerLimits(4096, 10.0)
+        assert pickle.loads(pickle.dumps(protocol)) is protocol  # `--workers` processes get it by name
+    finally:
+        server_module._from_environment.cache_clear()
 
 
 def test_the_documented_command_applies_the_limits_from_the_environment(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ before the app sees anything, and nothing else:
   complete: a slow request body or a long response is never cut by it. Idle keep-alive
   connections are uvicorn's own `--timeout-keep-alive`.
 
-How to run it (`serve_options()` gives the same to `uvicorn.run`):
+How to run it (`serve_options()` gives the same to `uvicorn.run`; `--workers` works too):
 
     uvicorn app:app --http campaign_analytics.server:BoundedHttpToolsProtocol --timeout-keep-alive 5
 
@@ -206,12 +206,15 @@ def bounded_protocol(limits: ServerLimits) -> type[HeadLimitedHttpToolsProtocol]
 
 
 def serve_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Keyword arguments for `uvicorn.run` / `uvicorn.Config` that apply the bounds, with the
-    limits read from `environ` (the process environment by default; ConfigError if malformed)."""
-    return {
-        "http": bounded_protocol(ServerLimits.from_env(environ)),
-        "timeout_keep_alive": TIMEOUT_KEEP_ALIVE_SECONDS,
-    }
+    """Keyword arguments for `uvicorn.run` / `uvicorn.Config` that apply the bounds.
+
+    The limits are checked here, so a malformed MAX_HEADER_BYTES or HEADER_TIMEOUT_SECONDS in
+    `environ` (the process environment by default) is a ConfigError before anything starts.
+    The protocol is given by its import string, as on the command line: each uvicorn process
+    (`--workers`) imports it and reads the same environment, and nothing has to be pickled.
+    """
+    ServerLimits.from_env(environ)
+    return {"http": PROTOCOL_IMPORT, "timeout_keep_alive": TIMEOUT_KEEP_ALIVE_SECONDS}
 
 
 @functools.cache
