@@ -123,7 +123,9 @@ class PublishedBuild:
         return value if isinstance(value, str) and _SAFE_NAME.fullmatch(value) else self.path.name
 
     def rollup_path(self, name: str) -> Path:
-        entry = self.manifest.get("outputs", {}).get(name) if isinstance(self.manifest.get("outputs"), dict) else None
+        """Where rollup `name` is; BuildCorrupt (not KeyError) when the manifest cannot say."""
+        outputs = self.manifest.get("outputs")
+        entry = outputs.get(name) if isinstance(outputs, dict) else None
         file = entry.get("file") if isinstance(entry, dict) else None
         if not isinstance(file, str) or not _SAFE_NAME.fullmatch(file):
             raise BuildCorrupt(f"build {self.build_id}: {MANIFEST_FILE} has no usable outputs.{name}.file")
@@ -214,7 +216,7 @@ def verify(build: PublishedBuild, *, rows: bool = True) -> None:
     for name in ROLLUPS:
         entry = build.manifest["outputs"][name]
         path = build.path / entry["file"]
-        if sha256_file_or_problem(path, label, entry["file"]) != entry["sha256"]:
+        if _sha256_or_corrupt(path, label, entry["file"]) != entry["sha256"]:
             raise BuildCorrupt(f"{label}: {entry['file']} {_CHANGED}")
         if rows:
             try:
@@ -321,6 +323,12 @@ def check_rollup_frames(build: PublishedBuild, frames: dict[str, pl.DataFrame]) 
 # --- choosing the build to serve -------------------------------------------------------------
 
 
+def current_target(rollup_dir: Path) -> Path | None:
+    """The folder `current` points at (resolved; it may no longer exist), or None without a link."""
+    link = rollup_dir / CURRENT_LINK
+    return link.resolve() if link.is_symlink() or link.exists() else None
+
+
 def servable_builds(rollup_dir: Path) -> list[PublishedBuild]:
     """The build `current` points at (if the link exists), then every other complete build in
     builds/, newest first. Nothing here is verified: manifests that cannot be read are
@@ -331,8 +339,7 @@ def servable_builds(rollup_dir: Path) -> list[PublishedBuild]:
     say anything. Folders without a manifest (staging, half-deleted) are not builds.
     """
     found: list[PublishedBuild] = []
-    link = rollup_dir / CURRENT_LINK
-    current = link.resolve() if link.is_symlink() or link.exists() else None
+    current = current_target(rollup_dir)
     if current is not None:
         found.append(PublishedBuild.read(current))
     builds = rollup_dir / BUILDS_DIR
@@ -388,8 +395,7 @@ def choose_build(rollup_dir: Path, load: Callable[[PublishedBuild], T]) -> Build
     other exception propagates. Typical loads: `read_verified`, or the store's own loader
     built on it; `verify` alone checks the files without keeping anything."""
     rejected: list[Rejected] = []
-    link = rollup_dir / CURRENT_LINK
-    current = link.resolve() if link.is_symlink() or link.exists() else None
+    current = current_target(rollup_dir)
     for candidate in servable_builds(rollup_dir):
         try:
             loaded = load(candidate)
@@ -420,7 +426,7 @@ def rebuild_reason(published: PublishedBuild | None, data_dir: Path, sql_dir: Pa
 _CHANGED = "does not match its sha256 in the manifest (damaged or changed after publishing)"
 
 
-def sha256_file_or_problem(path: Path, label: str, file: str) -> str:
+def _sha256_or_corrupt(path: Path, label: str, file: str) -> str:
     try:
         return sha256_file(path)
     except FileNotFoundError:

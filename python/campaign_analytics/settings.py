@@ -177,3 +177,51 @@ def _positive_seconds(name: str, raw: str | None, default: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name}={raw!r} must be a finite number > 0")
     return value
+
+
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one HTTP connection may cost before the app sees its request (see server.py).
+
+    `max_header_bytes`: the request line and header fields together (MAX_HEADER_BYTES);
+    larger is a 431. `header_timeout_seconds`: from a request's first byte (or the connection's
+    opening) to the end of its headers (HEADER_TIMEOUT_SECONDS); slower is a 408 and a close.
+    Read apart from `Settings` because the HTTP server needs them without DATA_DIR.
+    """
+
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerLimits:
+        env = os.environ if environ is None else environ
+        return cls(
+            max_header_bytes=_env_bytes(env, "MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES),
+            header_timeout_seconds=_env_seconds(env, "HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS),
+        )
+
+
+def _env_bytes(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or int(raw) < 1024:
+        raise ConfigError(f"{name}={raw!r} must be a whole number of bytes, at least 1024")
+    return int(raw)
+
+
+def _env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be a finite number > 0")
+    return value
