@@ -66,8 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: PORT, else 8080)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    # HOOK (issue 10, server.py): request-header bounds. When campaign_analytics.server provides
-    # BoundedHttpToolsProtocol, it is uvicorn's HTTP protocol and reads these two settings from
+    # request-head bounds (server.py): uvicorn's HTTP protocol reads these two settings from
     # MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS; the options below set those variables.
     serve.add_argument("--max-header-bytes", type=int, help="largest request head accepted (MAX_HEADER_BYTES)")
     serve.add_argument(
@@ -205,27 +204,24 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     if args.workers > 1:
         _multiprocess_metrics(ops.get("prometheus_multiproc_dir"))
-    http: Any = "auto"
     if args.max_header_bytes is not None:
         os.environ["MAX_HEADER_BYTES"] = str(args.max_header_bytes)
     if args.header_timeout is not None:
         os.environ["HEADER_TIMEOUT_SECONDS"] = str(args.header_timeout)
-    try:  # HOOK (issue 10): the bounded protocol, once server.py provides it
-        from campaign_analytics.server import BoundedHttpToolsProtocol  # type: ignore[import-not-found]
+    from campaign_analytics.server import serve_options
 
-        http = BoundedHttpToolsProtocol
-    except ImportError:
-        if args.max_header_bytes is not None or args.header_timeout is not None:
-            print(
-                "campaign-analytics serve: header bounds need campaign_analytics.server; not enforced", file=sys.stderr
-            )
+    try:
+        bounds = serve_options()  # the bounded protocol and keep-alive, limits checked now
+    except CampaignAnalyticsError as exc:
+        print(f"campaign-analytics serve: {exc.detail}", file=sys.stderr)
+        return 1
     uvicorn.run(
         "campaign_analytics.api:create_app",
         factory=True,
         host=args.host,
         port=port,
         workers=args.workers,
-        http=http,
+        **bounds,
         log_config=uvicorn_log_config(
             str(ops["log_format"]), str(ops["log_level"]), access_log=bool(ops["access_log"])
         ),

@@ -8,18 +8,12 @@ install_http(app, settings)
   GET /metrics Prometheus text format (metrics.py)
   /docs, /redoc offline (docs.py), and the schema's headers and status codes
 
-announce_build(build_id, manifest, campaigns)   call when a build starts being served:
-                                                one INFO line and the build's metrics
+(service.py announces each build it starts serving: one INFO line and the build's metrics.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -30,7 +24,7 @@ from campaign_analytics.docs import document, install_docs
 from campaign_analytics.middleware import HttpCachingMiddleware, RequestLogMiddleware, printable
 from campaign_analytics.settings import Settings
 
-__all__ = ["announce_build", "install_http", "printable"]
+__all__ = ["install_http", "printable"]
 
 log = logging.getLogger("campaign_analytics")
 
@@ -72,25 +66,3 @@ def install_http(app: FastAPI, settings: Settings) -> None:
             max_age=600,
         )
     app.add_middleware(RequestLogMiddleware, log_requests=settings.access_log, count_requests=settings.metrics_enabled)
-
-
-def announce_build(build_id: str, manifest: Mapping[str, Any], campaigns: int) -> None:
-    """A build is now served by this process (at start-up, and after every swap)."""
-    built_at = manifest.get("built_at")
-    outputs = manifest.get("outputs") or {}
-    rows = {name: int(o["rows"]) for name, o in outputs.items() if isinstance(o, Mapping) and "rows" in o}
-    metrics.served_build(build_id, built_at if isinstance(built_at, str) else None, rows)
-    age = ""
-    if isinstance(built_at, str):
-        with contextlib.suppress(ValueError):
-            age = f", {_duration(time.time() - datetime.fromisoformat(built_at).timestamp())} old"
-    shown = ", ".join(f"{name} {count:,}" for name, count in rows.items())
-    log.info("serving build %s (%s campaigns%s; rows: %s)", build_id, f"{campaigns:,}", age, shown or "unknown")
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
