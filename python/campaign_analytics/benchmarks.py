@@ -458,7 +458,8 @@ class HttpBenchmarks:
     in a row with no answer of any kind (even an error status) in between, and no answer for
     REBUILD_AFTER_SECONDS, the next call gets a fresh client; the old one is closed once the
     calls still using it are done. Against a service that is merely down this costs one new
-    client every few seconds at most.
+    client every few seconds at most. A transport passed in (a test's MockTransport) is shared
+    by every client made from it, so it is never rebuilt.
     """
 
     mode = "http"
