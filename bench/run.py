@@ -215,6 +215,39 @@ def rounds(
     return {n: sorted(r, key=lambda x: x["rps"])[len(r) // 2] for n, r in seen.items()}
 
 
+# The anomalies rows served with live thresholds: (row, the stub app in bench/stub_benchmarks.py).
+HTTP_ROWS = [("anomalies (HTTP stub)", "app"), ("anomalies (HTTP, max-age)", "app_max_age")]
+
+
+def bench_http_stub(
+    name: str, stub_app: str, base_env: dict[str, str], ids: Path, count: int, seconds: float
+) -> dict[str, Any]:
+    """`name` and that server's /livez, with thresholds from the stub app `stub_app`."""
+    stub_port = free_port()
+    stub = subprocess.Popen(
+        [
+            str(BIN / "uvicorn"),
+            f"bench.stub_benchmarks:{stub_app}",
+            "--port",
+            str(stub_port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{stub_port}/health", stub)
+        http_env = {**base_env, "BENCHMARK_API_BASE": f"http://127.0.0.1:{stub_port}"}
+        with server("app:app", http_env) as (url, _):
+            patterns = {"livez": "/livez", name: "/campaigns/{id}/anomalies"}
+            load(url, patterns[name], ids, 2)
+            return rounds(url, list(patterns), patterns, ids, count, seconds)
+    finally:
+        stub.terminate()
+        stub.wait(timeout=10)
+
+
 def bench_serving(scale: str, count: int, seconds: float) -> dict[str, Any]:
     folder = data(scale, "csv")
     rollups = OUT / "rollups" / f"{scale}-csv"
@@ -232,29 +265,9 @@ def bench_serving(scale: str, count: int, seconds: float) -> dict[str, Any]:
         for pattern in ENDPOINTS.values():  # a campaign's rows become objects on first use
             load(url, pattern, ids, 2)
         results["ours"] = rounds(url, list(ENDPOINTS), ENDPOINTS, ids, count, seconds)
-    stub_port = free_port()
-    stub = subprocess.Popen(
-        [
-            str(BIN / "uvicorn"),
-            "bench.stub_benchmarks:app",
-            "--port",
-            str(stub_port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-    )
-    try:
-        wait_until_up(f"http://127.0.0.1:{stub_port}/health", stub)
-        http_env = {**base_env, "BENCHMARK_API_BASE": f"http://127.0.0.1:{stub_port}"}
-        with server("app:app", http_env) as (url, _):
-            patterns = {"livez": "/livez", "anomalies (HTTP stub)": "/campaigns/{id}/anomalies"}
-            load(url, patterns["anomalies (HTTP stub)"], ids, 2)
-            results["http"] = rounds(url, list(patterns), patterns, ids, count, seconds)
-    finally:
-        stub.terminate()
-        stub.wait(timeout=10)
+    results["http"] = {
+        name: bench_http_stub(name, stub_app, base_env, ids, count, seconds) for name, stub_app in HTTP_ROWS
+    }
     with server("bench.baseline_app:app", {"DATA_DIR": str(folder)}) as (url, _):
         # every request reads the CSV files: long rounds and a long timeout, or nothing completes
         results["baseline"] = rounds(url, list(ENDPOINTS), ENDPOINTS, ids, 1, 2 * seconds, timeout=60)
@@ -376,8 +389,8 @@ def table(
         ]
         for name, r in ours.items():
             lines.append(_serving_line(name, r, livez, f"{old[name]['rps']:.1f}"))
-        stub = http["anomalies (HTTP stub)"]
-        lines.append(_serving_line("anomalies (HTTP stub)", stub, http["livez"]["rps"], "(of that server's livez)"))
+        for name, row in http.items():
+            lines.append(_serving_line(name, row[name], row["livez"]["rps"], "(of that server's livez)"))
         lines.append("")
     if serving.get("ops"):
         lines += ops_table(serving["ops"], seconds, n)

@@ -5,6 +5,11 @@ with StubBenchmarks({"cmp-001": {"min_ctr": 0.04, "min_roas": 3}}) as stub:
     stub.behave(body=b"not json")      # ... answers 200 with that body
     stub.behave(delay=5)               # ... answers after 5 s
     stub.behave(drip=0.5)              # ... sends one body byte every 0.5 s
+    stub.behave(hang=True)             # ... reads the request and never answers, until the
+                                       #     next behave() (then it drops the connection)
+    stub.behave(headers={"Cache-Control": "max-age=60"})   # extra response headers
+    stub.behave(etag='"v1"')           # sends ETag "v1"; answers If-None-Match "v1" with a 304
+    stub.behave(length=False)          # no Content-Length: the body ends when the connection does
     stub.url                           # http://127.0.0.1:<free port>
 """
 
@@ -12,8 +17,10 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
@@ -23,6 +30,8 @@ class StubBenchmarks:
     def __init__(self, thresholds: dict[str, Any] | None = None) -> None:
         self.thresholds = dict(thresholds or {})
         self.requests: list[str] = []
+        self.request_headers: list[dict[str, str]] = []  # of each /benchmarks/... request
+        self._released = threading.Event()
         self.behave()
         stub = self
 
@@ -41,7 +50,15 @@ class StubBenchmarks:
                 if not self.path.startswith("/benchmarks/"):
                     self._send(404, b"{}")
                     return
+                stub.request_headers.append({k.lower(): v for k, v in self.headers.items()})
+                if stub.hang:
+                    stub._released.wait(30)  # bounded, whatever the test does
+                    self.close_connection = True
+                    return
                 time.sleep(stub.delay)
+                if stub.etag is not None and self.headers.get("If-None-Match") == stub.etag:
+                    self._send(304, b"")
+                    return
                 campaign_id = unquote(self.path.removeprefix("/benchmarks/"))
                 if stub.status is not None:
                     self._send(stub.status, stub.body or b'{"detail":"stub"}')
@@ -55,8 +72,18 @@ class StubBenchmarks:
             def _send(self, status: int, body: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                if stub.length and status != 304:
+                    self.send_header("Content-Length", str(len(body)))
+                elif status != 304:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                if stub.etag is not None:
+                    self.send_header("ETag", stub.etag)
+                for name, value in stub.extra_headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
+                if status == 304:
+                    return
                 if stub.drip is None:
                     self.wfile.write(body)
                     return
@@ -65,7 +92,7 @@ class StubBenchmarks:
                     self.wfile.flush()
                     time.sleep(stub.drip)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -79,18 +106,36 @@ class StubBenchmarks:
         drip: float | None = None,
         health_status: int = 200,
         health_delay: float = 0.0,
+        hang: bool = False,
+        headers: Mapping[str, str] | None = None,
+        etag: str | None = None,
+        length: bool = True,
     ) -> None:
         self.status, self.body, self.delay, self.drip = status, body, delay, drip
         self.health_status, self.health_delay = health_status, health_delay
+        self.extra_headers, self.etag, self.length = dict(headers or {}), etag, length
+        # the handlers hanging now are let go (they drop their connections unanswered)
+        self._released.set()
+        self._released = threading.Event()
+        self.hang = hang
 
     def __enter__(self) -> StubBenchmarks:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._released.set()
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # bursts of concurrent connects are not dropped by the backlog
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up: expected
+            super().handle_error(request, client_address)
 
 
 def closed_port_url() -> str:

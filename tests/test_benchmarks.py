@@ -36,6 +36,10 @@ TIMEOUT = 0.5
         (b'{"min_ctr": null, "min_roas": 1}', "min_ctr is null, not a number"),
         (b'{"min_ctr": 0.03, "min_roas": -1}', "min_roas is -1, not a finite number >= 0"),
         (b'{"min_ctr": 1e999, "min_roas": 1}', "min_ctr is 1E+999, not a finite number >= 0"),
+        (b'{"min_ctr": -0.0, "min_roas": 1}', "min_ctr is -0.0, not a finite number >= 0"),
+        (b'{"min_ctr": 0.03, "min_roas": -0}', "min_roas is -0, not a finite number >= 0"),
+        (b'{"min_ctr": 1e-10000000, "min_roas": 1}', "min_ctr is 1E-10000000, outside the accepted thresholds"),
+        (b'{"min_ctr": 0.03, "min_roas": 2e12}', "min_roas is 2E+12, outside the accepted thresholds"),
     ],
 )
 def test_bad_threshold_bodies_are_refused_with_a_reason(body: bytes, problem: str) -> None:

@@ -1,0 +1,498 @@
+"""The live benchmark client against hostile and slow services (issue 9 item 4, issue 10 items 1-3).
+
+Every service here is a real HTTP server on 127.0.0.1 (tests/stub_benchmarks.py), except where a
+test says otherwise. Time bounds are generous: they catch a freeze or a wedge, not a slow run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import http.client
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from campaign_analytics import benchmarks
+from campaign_analytics.anomalies import Thresholds
+from campaign_analytics.api import create_app
+from campaign_analytics.benchmarks import HttpBenchmarks, decode_json, parse_thresholds
+from campaign_analytics.errors import BenchmarkUnavailable
+from campaign_analytics.settings import Settings
+from tests.datasets import VISIBLE
+from tests.live_server import serve
+from tests.stub_benchmarks import StubBenchmarks
+
+TIMEOUT = 0.5
+IDS = [f"cmp-{i:03d}" for i in range(200)]
+GOOD = {"min_ctr": 0.03, "min_roas": 2.5}
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubBenchmarks]:
+    with StubBenchmarks({cid: GOOD for cid in IDS}) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def reset(request: pytest.FixtureRequest) -> None:
+    if "stub" in request.fixturenames:
+        request.getfixturevalue("stub").behave()
+
+
+def run(source: HttpBenchmarks, *campaign_ids: str) -> list[Thresholds | BenchmarkUnavailable]:
+    """thresholds() for each id, one after the other, on one pooled client."""
+
+    async def go() -> list[Thresholds | BenchmarkUnavailable]:
+        results: list[Thresholds | BenchmarkUnavailable] = []
+        async with source.pooled():
+            for cid in campaign_ids:
+                try:
+                    results.append(await source.thresholds(cid))
+                except BenchmarkUnavailable as exc:
+                    results.append(exc)
+        return results
+
+    return asyncio.run(go())
+
+
+def calls_to(stub: StubBenchmarks, before: int) -> int:
+    return sum(1 for path in stub.requests[before:] if path.startswith("/benchmarks/"))
+
+
+# --- hostile numbers (issue 10 item 2, and -0.0 of item 8) -------------------------------------
+
+HOSTILE = [
+    (b"1e-10000000", "min_ctr is 1E-10000000, outside the accepted thresholds"),
+    (b"1e+100000000", "min_ctr is 1E+100000000, not a finite number >= 0"),
+    (b"1e-13", "min_ctr is 1E-13, outside the accepted thresholds"),
+    (b"1e13", "min_ctr is 1E+13, outside the accepted thresholds"),
+    (b"1000000000001", "min_ctr is 1000000000001, outside the accepted thresholds"),
+    (b"0." + b"1" * 31, "min_ctr is 0." + "1" * 31 + ", outside the accepted thresholds"),
+    (b"0." + b"7" * 60_000, "min_ctr is 0.777777777777777777...77777777 (60002 characters), outside"),
+    (b"0." + b"3" * 65_000, "min_ctr is 0.333333333333333333...33333333 (65002 characters), outside"),
+    (b"1" * 60_000, "min_ctr is 11111111111111111111...11111111 (60000 characters), not a finite number >= 0"),
+    (b"-0", "min_ctr is -0, not a finite number >= 0"),
+    (b"-0.0", "min_ctr is -0.0, not a finite number >= 0"),
+    (b"-0e-5", "min_ctr is -0.00000, not a finite number >= 0"),
+]
+
+
+@pytest.mark.parametrize(("number", "problem"), HOSTILE, ids=[n[:16].decode() for n, _ in HOSTILE])
+def test_hostile_thresholds_are_refused_quickly_naming_the_value(
+    stub: StubBenchmarks, number: bytes, problem: str
+) -> None:
+    stub.behave(body=b'{"min_ctr": ' + number + b', "min_roas": 1}')
+    started = time.monotonic()
+    [result] = run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001")
+    assert isinstance(result, BenchmarkUnavailable)
+    assert str(result).startswith(f"benchmark service GET {stub.url}/benchmarks/cmp-001: {problem}")
+    assert time.monotonic() - started < 2  # a freeze took 7 s to 20 s
+
+
+@pytest.mark.parametrize(
+    ("number", "kept"),
+    [
+        (b"0", Decimal(0)),
+        (b"0e-100000000", Decimal(0)),
+        (b"1e-12", Decimal("1e-12")),
+        (b"1e12", Decimal("1e12")),
+        (b"0." + b"9" * 30, Decimal("0." + "9" * 30)),
+        (b"1." + b"0" * 60_000, Decimal(1)),  # trailing zeros are not significant
+        (b"2500" + b"0" * 8, Decimal("2.5e11")),
+    ],
+)
+def test_thresholds_in_range_are_kept_exactly_and_compare_cheaply(number: bytes, kept: Decimal) -> None:
+    started = time.monotonic()
+    parsed = parse_thresholds(decode_json(b'{"min_ctr": ' + number + b', "min_roas": ' + number + b"}", "x"), "x")
+    assert parsed.min_ctr == kept and parsed.min_roas == kept
+    numerator, denominator = parsed.min_ctr.as_integer_ratio()  # what anomalies.py compares with
+    assert numerator.bit_length() < 200 and denominator.bit_length() < 200
+    assert time.monotonic() - started < 1
+
+
+def test_an_integer_past_pythons_digit_limit_is_a_clean_refusal() -> None:
+    with pytest.raises(
+        BenchmarkUnavailable,
+        match=r"^x: min_roas is 99999999999999999999\.\.\.99999999 \(5000 characters\), not a finite",
+    ):
+        parse_thresholds(decode_json(b'{"min_ctr": 0, "min_roas": ' + b"9" * 5000 + b"}", "x"), "x")
+
+
+# --- gzip bombs and encodings (issue 10 item 3) ------------------------------------------------
+
+
+def gzip_of_zeros(megabytes: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = bytes(1 << 20)
+    return b"".join([*(packer.compress(block) for _ in range(megabytes)), packer.flush()])
+
+
+def gzip_of_nothing(size: int) -> bytes:
+    """A valid gzip body of about `size` bytes that unpacks to nothing: empty stored blocks."""
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    empty_block, last_block = b"\x00\x00\x00\xff\xff", b"\x01\x00\x00\xff\xff"
+    trailer = bytes(8)  # CRC-32 and length of nothing
+    return header + empty_block * (size // len(empty_block)) + last_block + trailer
+
+
+@pytest.fixture(scope="module")
+def bombs() -> dict[str, bytes]:
+    return {"200 MB": gzip_of_zeros(200), "50 MB": gzip_of_zeros(50), "padding": gzip_of_nothing(100_000)}
+
+
+@pytest.mark.parametrize(
+    ("bomb", "length", "problem"),
+    [
+        ("200 MB", True, "body is larger than 65536 bytes"),  # announced: refused before reading
+        ("200 MB", False, "body is larger than 65536 bytes once decompressed (gzip)"),
+        ("padding", False, "compressed body is larger than 65536 bytes"),
+        ("50 MB", True, "body is larger than 65536 bytes once decompressed (gzip)"),
+        ("50 MB", False, "body is larger than 65536 bytes once decompressed (gzip)"),
+    ],
+)
+def test_a_gzip_bomb_is_a_502_read_within_the_caps(
+    stub: StubBenchmarks, bombs: dict[str, bytes], bomb: str, length: bool, problem: str
+) -> None:
+    assert len(bombs["50 MB"]) < 64 * 1024 < min(len(bombs["200 MB"]), len(bombs["padding"]))
+    assert gzip.decompress(bombs["padding"]) == b""
+    stub.behave(body=bombs[bomb], headers={"Content-Encoding": "gzip"}, length=length)
+    started = time.monotonic()
+    tracemalloc.start()
+    try:
+        [result] = run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(result) == f"benchmark service GET {stub.url}/benchmarks/cmp-001: {problem}"
+    assert peak < 8 * 1024 * 1024  # unpacked it is 50 or 200 MB
+    assert time.monotonic() - started < 3 * TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", gzip.compress(b'{"min_ctr": 0.03, "min_roas": 2.5}')),
+        ("x-gzip", gzip.compress(b'{"min_ctr": 0.03, "min_roas": 2.5}')),
+        ("deflate", zlib.compress(b'{"min_ctr": 0.03, "min_roas": 2.5}')),
+        ("deflate", zlib.compress(b'{"min_ctr": 0.03, "min_roas": 2.5}', wbits=-zlib.MAX_WBITS)),  # raw
+        ("identity", b'{"min_ctr": 0.03, "min_roas": 2.5}'),
+    ],
+)
+def test_compressed_thresholds_are_decoded(stub: StubBenchmarks, encoding: str, body: bytes) -> None:
+    stub.behave(body=body, headers={"Content-Encoding": encoding})
+    assert run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001") == [Thresholds(Decimal("0.03"), Decimal("2.5"))]
+    assert "gzip" in stub.request_headers[-1]["accept-encoding"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "problem"),
+    [
+        ("br", b"\x0b\x02\x80{}\x03", "unsupported Content-Encoding 'br'"),
+        ("gzip, gzip", gzip.compress(gzip.compress(b"{}")), "unsupported Content-Encoding 'gzip, gzip'"),
+        ("gzip", b"not gzip at all", "body is not valid gzip data"),
+        ("gzip", gzip.compress(b'{"min_ctr": 0.03, "min_roas": 2.5}')[:-6], "body is not valid gzip data"),
+        ("gzip", gzip.compress(b"{}") + b"trailing", "body is not valid gzip data"),
+    ],
+)
+def test_bad_encodings_are_502s(stub: StubBenchmarks, encoding: str, body: bytes, problem: str) -> None:
+    stub.behave(body=body, headers={"Content-Encoding": encoding})
+    [result] = run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001")
+    assert str(result).startswith(f"benchmark service GET {stub.url}/benchmarks/cmp-001: {problem}")
+
+
+# --- one call in flight per campaign -----------------------------------------------------------
+
+
+def test_concurrent_calls_for_one_campaign_share_one_request(stub: StubBenchmarks) -> None:
+    stub.behave(delay=0.3)
+    source = HttpBenchmarks(stub.url, 2)
+    before = len(stub.requests)
+
+    async def go() -> list[Thresholds]:
+        async with source.pooled():
+            return await asyncio.gather(*(source.thresholds("cmp-007") for _ in range(20)))
+
+    assert asyncio.run(go()) == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 20
+    assert calls_to(stub, before) == 1
+
+
+def test_a_shared_call_fails_for_every_waiter(stub: StubBenchmarks) -> None:
+    stub.behave(delay=0.3, status=503)
+    source = HttpBenchmarks(stub.url, 2)
+    before = len(stub.requests)
+
+    async def go() -> list[Any]:
+        async with source.pooled():
+            return await asyncio.gather(*(source.thresholds("cmp-007") for _ in range(20)), return_exceptions=True)
+
+    results = asyncio.run(go())
+    assert {str(r) for r in results} == {f"benchmark service GET {stub.url}/benchmarks/cmp-007: HTTP 503"}
+    assert calls_to(stub, before) == 1
+
+
+def test_a_waiter_that_leaves_does_not_cancel_the_call_for_the_others(stub: StubBenchmarks) -> None:
+    stub.behave(delay=0.3)
+    source = HttpBenchmarks(stub.url, 2)
+    before = len(stub.requests)
+
+    async def go() -> list[Any]:
+        async with source.pooled():
+            first = asyncio.create_task(source.thresholds("cmp-008"))
+            await asyncio.sleep(0.05)
+            others = [asyncio.create_task(source.thresholds("cmp-008")) for _ in range(5)]
+            await asyncio.sleep(0.05)
+            first.cancel()  # the caller that started the call goes away
+            others[0].cancel()
+            return await asyncio.gather(first, *others, return_exceptions=True)
+
+    first, cancelled, *rest = asyncio.run(go())
+    assert isinstance(first, asyncio.CancelledError) and isinstance(cancelled, asyncio.CancelledError)
+    assert rest == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 4
+    assert calls_to(stub, before) == 1
+
+
+def test_calls_one_after_another_are_not_shared(stub: StubBenchmarks) -> None:
+    before = len(stub.requests)
+    assert len(run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001", "cmp-001", "cmp-001")) == 3
+    assert calls_to(stub, before) == 3
+
+
+# --- HTTP caching ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "etag", "expected_calls"),
+    [
+        ({}, None, 3),  # no caching headers: every call goes to the service
+        ({"Cache-Control": "max-age=60"}, None, 1),
+        ({"Cache-Control": "private, max-age=60"}, None, 1),  # a private cache may keep it
+        ({"Cache-Control": "max-age=60", "Age": "60"}, None, 3),  # already as old as allowed
+        ({"Cache-Control": "max-age=60", "Age": "50"}, None, 1),
+        ({"Cache-Control": "max-age=60, no-store"}, None, 3),
+        ({"Cache-Control": "max-age=60, no-cache"}, None, 3),
+        ({"Cache-Control": "max-age=60, max-age=30"}, None, 3),  # contradictory: stale
+        ({"Cache-Control": "max-age=soon"}, None, 3),
+        ({"Cache-Control": "max-age=60", "Vary": "*"}, None, 3),
+        ({"Cache-Control": "s-maxage=60"}, None, 3),  # for shared caches only
+        ({"Expires": "Thu, 01 Jan 2099 00:00:00 GMT"}, None, 3),  # not honoured: see the docstring
+    ],
+)
+def test_responses_are_reused_only_as_their_headers_allow(
+    stub: StubBenchmarks, headers: dict[str, str], etag: str | None, expected_calls: int
+) -> None:
+    stub.behave(headers=headers, etag=etag)
+    before = len(stub.requests)
+    results = run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001", "cmp-001", "cmp-001")
+    assert results == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 3
+    assert calls_to(stub, before) == expected_calls
+
+
+def test_a_fresh_response_goes_stale_after_max_age(stub: StubBenchmarks) -> None:
+    stub.behave(headers={"Cache-Control": "max-age=1"})
+    source = HttpBenchmarks(stub.url, TIMEOUT)
+    before = len(stub.requests)
+
+    async def go() -> None:
+        async with source.pooled():
+            await source.thresholds("cmp-001")
+            await source.thresholds("cmp-001")
+            assert calls_to(stub, before) == 1
+            await asyncio.sleep(1.1)
+            await source.thresholds("cmp-001")
+            assert calls_to(stub, before) == 2
+
+    asyncio.run(go())
+
+
+def test_an_etag_is_revalidated_and_a_304_reuses_the_stored_thresholds(stub: StubBenchmarks) -> None:
+    stub.behave(etag='"v1"', headers={"Cache-Control": "no-cache"})
+    source = HttpBenchmarks(stub.url, TIMEOUT)
+    before = len(stub.requests)
+
+    async def go() -> list[Thresholds]:
+        async with source.pooled():
+            first = await source.thresholds("cmp-002")
+            stub.thresholds["cmp-002"] = {"min_ctr": 0.5, "min_roas": 5}  # a 304 never sends it
+            return [first, await source.thresholds("cmp-002"), await source.thresholds("cmp-002")]
+
+    try:
+        results = asyncio.run(go())
+    finally:
+        stub.thresholds["cmp-002"] = GOOD
+    assert results == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 3
+    assert calls_to(stub, before) == 3  # no-cache: asked every time, answered 304 twice
+    sent = [h.get("if-none-match") for h in stub.request_headers[-3:]]
+    assert sent == [None, '"v1"', '"v1"']
+
+
+def test_a_304_refreshes_the_freshness(stub: StubBenchmarks) -> None:
+    stub.behave(etag='"v1"')  # first answer: an ETag and no max-age
+    source = HttpBenchmarks(stub.url, TIMEOUT)
+    before = len(stub.requests)
+
+    async def go() -> None:
+        async with source.pooled():
+            await source.thresholds("cmp-003")
+            stub.behave(etag='"v1"', headers={"Cache-Control": "max-age=60"})  # the 304 says: fresh for 60 s
+            await source.thresholds("cmp-003")
+            await source.thresholds("cmp-003")
+
+    asyncio.run(go())
+    assert calls_to(stub, before) == 2
+    assert stub.request_headers[-1].get("if-none-match") == '"v1"'
+
+
+def test_a_changed_body_replaces_the_stored_one(stub: StubBenchmarks) -> None:
+    stub.behave(etag='"v1"')
+    source = HttpBenchmarks(stub.url, TIMEOUT)
+
+    async def go() -> list[Thresholds]:
+        async with source.pooled():
+            first = await source.thresholds("cmp-004")
+            stub.thresholds["cmp-004"] = {"min_ctr": 0.5, "min_roas": 5}
+            stub.behave(etag='"v2"')
+            return [first, await source.thresholds("cmp-004")]
+
+    try:
+        first, second = asyncio.run(go())
+    finally:
+        stub.thresholds["cmp-004"] = GOOD
+    assert (first.min_ctr, second.min_ctr) == (Decimal("0.03"), Decimal("0.5"))
+
+
+def test_an_unsolicited_304_is_a_502(stub: StubBenchmarks) -> None:
+    stub.behave(status=304)
+    [result] = run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001")
+    assert "HTTP 304 Not Modified, but no stored response was asked about" in str(result)
+
+
+def test_only_valid_bodies_are_stored(stub: StubBenchmarks) -> None:
+    stub.behave(body=b'{"min_ctr": "x", "min_roas": 1}', headers={"Cache-Control": "max-age=60"}, etag='"v1"')
+    source = HttpBenchmarks(stub.url, TIMEOUT)
+    before = len(stub.requests)
+    results = run(source, "cmp-001", "cmp-001")
+    assert all(isinstance(r, BenchmarkUnavailable) for r in results)
+    assert calls_to(stub, before) == 2
+    assert len(source.cache) == 0
+    assert [h.get("if-none-match") for h in stub.request_headers[-2:]] == [None, None]
+
+
+def test_the_cache_is_bounded(stub: StubBenchmarks) -> None:
+    stub.behave(headers={"Cache-Control": "max-age=60"})
+    source = HttpBenchmarks(stub.url, TIMEOUT, cache_entries=3)
+    before = len(stub.requests)
+    run(source, *IDS[:10], *IDS[7:10])
+    assert len(source.cache) == 3
+    assert calls_to(stub, before) == 10  # the last three were still stored
+
+
+# --- a hanging service: no wedge, a responsive loop (issue 10 item 1) --------------------------
+
+
+def test_bursts_against_a_hanging_service_do_not_wedge_the_client(stub: StubBenchmarks) -> None:
+    source = HttpBenchmarks(stub.url, TIMEOUT)
+
+    async def go() -> tuple[list[set[str]], float, list[Any]]:
+        lateness: list[float] = []
+        stop = asyncio.Event()
+
+        async def ticker() -> None:  # how late a 10 ms sleep wakes up while the bursts run
+            while not stop.is_set():
+                started = time.perf_counter()
+                await asyncio.sleep(0.01)
+                lateness.append(time.perf_counter() - started - 0.01)
+
+        async with source.pooled():
+            ticking = asyncio.create_task(ticker())
+            stub.behave(hang=True)
+            bursts = []
+            for _ in range(2):
+                results = await asyncio.gather(*(source.thresholds(cid) for cid in IDS), return_exceptions=True)
+                bursts.append({str(r).split(": ", 1)[1] for r in results})
+            stop.set()
+            await ticking
+            stub.behave()
+            after = await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:50]), return_exceptions=True)
+        return bursts, max(lateness), after
+
+    started = time.monotonic()
+    bursts, worst_lateness, after = asyncio.run(go())
+    assert bursts == [{f"timed out after {TIMEOUT:g} s"}] * 2
+    assert after == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 50
+    assert worst_lateness < 0.25
+    assert time.monotonic() - started < 10
+
+
+def test_a_client_that_makes_no_progress_is_rebuilt(stub: StubBenchmarks, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(benchmarks, "REBUILD_AFTER_TIMEOUTS", 10)
+    monkeypatch.setattr(benchmarks, "REBUILD_AFTER_SECONDS", 0.0)
+    source = HttpBenchmarks(stub.url, 0.3)
+
+    async def go() -> tuple[list[Any], bool]:
+        async with source.pooled():
+            assert source._pool is not None
+            first = source._pool[1]
+            stub.behave(hang=True)
+            await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:20]), return_exceptions=True)
+            stub.behave()
+            after = await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:5]), return_exceptions=True)
+            return after, first.is_closed
+
+    after, old_closed = asyncio.run(go())
+    assert source.rebuilds == 1
+    assert old_closed
+    assert after == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 5
+
+
+def test_livez_answers_during_a_burst_against_a_hanging_service(stub: StubBenchmarks, visible_rollup_dir: Path) -> None:
+    settings = Settings.for_data(
+        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url, benchmark_timeout_seconds=2
+    )
+    stub.behave(hang=True)
+    campaigns = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005"]
+    with serve(create_app(settings)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        statuses: list[int] = []
+
+        async def burst() -> None:
+            async def one(i: int) -> None:
+                reader, writer = await asyncio.open_connection(host, int(port))
+                try:
+                    target = f"/campaigns/{campaigns[i % 5]}/anomalies"
+                    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                    statuses.append(int((await reader.readline()).split()[1]))
+                    await reader.read()
+                finally:
+                    writer.close()
+                    with contextlib.suppress(ConnectionError):
+                        await writer.wait_closed()
+
+            await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(200))), 20)
+
+        loader = threading.Thread(target=asyncio.run, args=(burst(),))
+        loader.start()
+        probes: list[float] = []
+        deadline = time.monotonic() + 1.5  # the burst's requests wait 2 s for the benchmark
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            connection = http.client.HTTPConnection(host, int(port), timeout=10)
+            try:
+                connection.request("GET", "/livez")
+                assert connection.getresponse().status == 200
+            finally:
+                connection.close()
+            probes.append(time.monotonic() - started)
+            time.sleep(0.05)
+        loader.join(30)
+        stub.behave()
+    assert statuses == [502] * 200
+    assert len(probes) >= 5 and max(probes) <= 0.5
