@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gzip
 import http.client
+import socket
 import threading
 import time
 import tracemalloc
@@ -496,3 +497,52 @@ def test_livez_answers_during_a_burst_against_a_hanging_service(stub: StubBenchm
         stub.behave()
     assert statuses == [502] * 200
     assert len(probes) >= 5 and max(probes) <= 0.5
+
+
+# --- answers that are not HTTP -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def raw_server(answer: bytes) -> Iterator[str]:
+    """A loopback server that reads a request, writes `answer` (raw bytes) and hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve_forever() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.recv(65536)
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (b"", "connection failed (ServerDisconnectedError"),
+        (b"HELLO\r\n\r\n", "connection failed ("),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", "connection failed ("),  # cut short
+        (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", "connection failed ("),
+    ],
+    ids=["hang-up", "not-http", "short-body", "huge-header"],
+)
+def test_answers_that_are_not_http_are_502s(answer: bytes, problem: str) -> None:
+    with raw_server(answer) as url:
+        started = time.monotonic()
+        [result] = run(HttpBenchmarks(url, TIMEOUT), "cmp-001")
+    assert isinstance(result, BenchmarkUnavailable)
+    assert str(result).startswith(f"benchmark service GET {url}/benchmarks/cmp-001: {problem}")
+    assert time.monotonic() - started < 3 * TIMEOUT

@@ -659,6 +659,8 @@ def _transport_failure(exc: Exception, where: str, timeout: float) -> BenchmarkU
     cause = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
     if isinstance(cause, httpx.TimeoutException):  # from a transport with timeouts of its own
         return BenchmarkUnavailable(f"{where}: timed out after {timeout:g} s")
+    said = " ".join(str(cause).split())  # one line, however the parser wrote it
+    said = said if len(said) <= 300 else said[:300] + "..."
     if isinstance(cause, (aiohttp.ClientConnectorError, httpx.ConnectError)):
-        return BenchmarkUnavailable(f"{where}: unreachable (ConnectError: {cause})")
-    return BenchmarkUnavailable(f"{where}: connection failed ({type(cause).__name__}: {cause})")
+        return BenchmarkUnavailable(f"{where}: unreachable (ConnectError: {said})")
+    return BenchmarkUnavailable(f"{where}: connection failed ({type(cause).__name__}: {said})")
