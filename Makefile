@@ -55,6 +55,8 @@ golden: setup  ## rewrite tests/golden/visible/*.csv from a fresh build (review 
 	$(BIN)/python -m tests.golden --write
 
 bench: $(BIN)/.installed-bench  ## build and serving benchmarks at S and M scale; prints one table
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
+	  || echo "wrk could not be installed: bench/load.py generates the load instead"
 	$(BIN)/python -m bench.run --scales S M
 
 requirements:  ## regenerate python/requirements.txt from pyproject.toml and constraints.txt

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -18,6 +20,7 @@ from campaign_analytics import metrics
 from campaign_analytics.api import create_app
 from campaign_analytics.settings import Settings
 from tests.datasets import REPO, VISIBLE
+from tests.stub_benchmarks import StubBenchmarks
 
 PERFORMANCE = "/campaigns/{campaign_id:path}/performance"
 
@@ -170,3 +173,22 @@ def test_several_workers_add_up_in_multiprocess_mode(tmp_path: Path) -> None:
     assert value(text, "campaign_analytics_http_request_duration_seconds_count", route="/livez") == 12
     assert value(text, "campaign_analytics_build_info", build_id="b-1") == 1
     assert value(text, "campaign_analytics_build_age_seconds") > 0
+
+
+def test_benchmark_calls_are_counted_by_outcome(visible_rollup_dir: Path) -> None:
+    thresholds = json.loads((VISIBLE / "benchmarks.json").read_text())
+    with StubBenchmarks(thresholds) as stub:
+        settings = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url)
+        client = TestClient(create_app(settings))
+
+        def count(outcome: str) -> float:
+            text = client.get("/metrics").text
+            pattern = rf'^campaign_analytics_benchmark_calls_total\{{outcome="{outcome}"\}} (\S+)$'
+            found = re.search(pattern, text, re.M)
+            return float(found.group(1)) if found else 0.0
+
+        ok, http_error = count("ok"), count("http_error")
+        assert client.get("/campaigns/cmp-002/anomalies").status_code == 200
+        stub.behave(status=503)
+        assert client.get("/campaigns/cmp-002/anomalies").status_code == 502
+        assert (count("ok") - ok, count("http_error") - http_error) == (1.0, 1.0)

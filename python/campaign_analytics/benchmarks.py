@@ -75,6 +75,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from campaign_analytics import metrics
 from campaign_analytics.anomalies import Thresholds
 from campaign_analytics.errors import BenchmarkUnavailable
 
@@ -567,7 +568,7 @@ class HttpBenchmarks:
         key = (loop, campaign_id)
         flight = self._flights.get(key)
         if flight is None:
-            flight = loop.create_task(self._fetch(campaign_id))
+            flight = loop.create_task(self._observed(campaign_id))
             self._flights[key] = flight
             flight.add_done_callback(self._landed(key))
         return await asyncio.shield(flight)
@@ -580,6 +581,18 @@ class HttpBenchmarks:
                 flight.exception()  # retrieved: waiters that left early must not leave a warning
 
         return done
+
+    async def _observed(self, campaign_id: str) -> Thresholds:
+        """`_fetch`, counted in /metrics by outcome, with its duration."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._fetch(campaign_id)
+        except BenchmarkUnavailable as exc:
+            outcome = _outcome(exc.detail)
+            raise
+        finally:
+            metrics.observe_benchmark_call(outcome, time.perf_counter() - started)
 
     async def _fetch(self, campaign_id: str) -> Thresholds:
         url = self.url_for(campaign_id)
@@ -664,3 +677,15 @@ def _transport_failure(exc: Exception, where: str, timeout: float) -> BenchmarkU
     if isinstance(cause, (aiohttp.ClientConnectorError, httpx.ConnectError)):
         return BenchmarkUnavailable(f"{where}: unreachable (ConnectError: {said})")
     return BenchmarkUnavailable(f"{where}: connection failed ({type(cause).__name__}: {said})")
+
+
+def _outcome(detail: str) -> str:
+    """The /metrics outcome of a failed call, from its detail (see the table above)."""
+    reason = detail.split(": ", 1)[-1]
+    if reason.startswith("timed out"):
+        return "timeout"
+    if reason.startswith(("unreachable", "connection failed")):
+        return "unreachable"
+    if reason.startswith("HTTP "):
+        return "http_error"
+    return "invalid_body"
