@@ -32,7 +32,6 @@ import json
 import re
 import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
@@ -77,6 +76,16 @@ CREATOR_COLUMNS = (
     "total_spend",
     "ctr",
 )
+DAY_SOURCE = (  # the daily_anomalies rollup's columns, in DayRow's order
+    "metric_date",
+    "total_impressions",
+    "total_clicks",
+    "total_conversions",
+    "total_spend_micros",
+    "total_revenue_micros",
+    "ctr",
+    "roas",
+)
 DAY_COLUMNS = (
     "metric_date",
     "total_impressions",
@@ -109,13 +118,57 @@ CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
 # --- what is prepared once per build ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Prepared:
-    """Derived from one build's frames; never changes while that build is served."""
+    """Derived from one build's frames; never changes while that build is served.
 
-    campaigns: pl.DataFrame  # CAMPAIGN_COLUMNS + id_lower, name_lower, body (JSON), by campaign_id
-    creator_rows: dict[str, tuple[int, int]]  # campaign_id -> (first row, rows) in top_creators
-    day_rows: dict[str, tuple[int, int]]  # campaign_id -> (first row, rows) in daily_anomalies
+    Campaigns are kept in campaign_id order with, per campaign, its JSON body and its CSV row
+    as Python values, so a page is a list of positions. The order of every sort key is made
+    the first time that key is asked for (an arg-sort of the campaigns, once per build), so an
+    unfiltered page costs O(limit) and a search one vectorised pass over the names and ids.
+    """
+
+    def __init__(self, frames: dict[str, pl.DataFrame]) -> None:
+        campaigns = (
+            frames["campaign_performance"]
+            .select(CAMPAIGN_COLUMNS)
+            .sort("campaign_id")
+            .with_columns(
+                # the same body as GET /campaigns/{id}/performance (store.py encodes it the same way)
+                body=pl.struct("campaign_id", "campaign_name", pl.struct(TOTALS).alias("totals")).struct.json_encode()
+            )
+        )
+        self.campaigns = campaigns.drop("body")
+        self.bodies: list[str] = campaigns["body"].to_list()
+        self.rows: list[tuple[Any, ...]] = campaigns.select(CAMPAIGN_COLUMNS).rows()
+        self.id_lower = campaigns["campaign_id"].str.to_lowercase()
+        self.name_lower = campaigns["campaign_name"].fill_null("").str.to_lowercase()
+        self._orders: dict[str, pl.Series] = {}
+        self.creator_rows = _row_ranges(frames["top_creators"])  # campaign_id -> (first row, rows)
+        self.day_rows = _row_ranges(frames["daily_anomalies"])
+        self.days = frames["daily_anomalies"].select(DAY_SOURCE)  # the columns a DayRow is made of
+
+    def order(self, sort: str) -> pl.Series:
+        """Positions of the campaigns ordered by `sort` ("-" first: descending), ties by id."""
+        found = self._orders.get(sort)
+        if found is None:
+            column, descending = sort.removeprefix("-"), sort.startswith("-")
+            found = self.campaigns.select(
+                pl.arg_sort_by([column, "campaign_id"], descending=[descending, False], nulls_last=True)
+            ).to_series()
+            self._orders[sort] = found
+        return found
+
+    def page(self, q: str | None, sort: str, offset: int, limit: int) -> tuple[int, list[int]]:
+        """(campaigns matching `q`, the positions of this page's campaigns)."""
+        order = self.order(sort)
+        if q:
+            needle = q.lower()
+            found = self.id_lower.str.contains(needle, literal=True) | self.name_lower.str.contains(
+                needle, literal=True
+            )
+            order = order.filter(found.gather(order))
+        total = order.len()
+        return total, order.slice(min(offset, total), limit).to_list()
 
 
 _PREPARED: weakref.WeakKeyDictionary[RollupStore, Prepared] = weakref.WeakKeyDictionary()
@@ -124,23 +177,8 @@ _PREPARED: weakref.WeakKeyDictionary[RollupStore, Prepared] = weakref.WeakKeyDic
 def prepared(store: RollupStore) -> Prepared:
     found = _PREPARED.get(store)
     if found is None:
-        found = _PREPARED[store] = _prepare(store.frames)
+        found = _PREPARED[store] = Prepared(store.frames)
     return found
-
-
-def _prepare(frames: dict[str, pl.DataFrame]) -> Prepared:
-    performance = frames["campaign_performance"]
-    campaigns = (
-        performance.select(CAMPAIGN_COLUMNS)
-        .with_columns(
-            id_lower=pl.col("campaign_id").str.to_lowercase(),
-            name_lower=pl.col("campaign_name").fill_null("").str.to_lowercase(),
-            # the same body as GET /campaigns/{id}/performance (store.py encodes it the same way)
-            body=pl.struct("campaign_id", "campaign_name", pl.struct(TOTALS).alias("totals")).struct.json_encode(),
-        )
-        .sort("campaign_id")
-    )
-    return Prepared(campaigns, _row_ranges(frames["top_creators"]), _row_ranges(frames["daily_anomalies"]))
 
 
 def _row_ranges(frame: pl.DataFrame) -> dict[str, tuple[int, int]]:
@@ -242,29 +280,12 @@ async def list_campaigns(
     """Every campaign with its totals (each entry is its performance body), searched, sorted
     and paged. `total` counts the campaigns that match `q`; the next page is `offset + limit`."""
     store = _service(request).rollups()
-    frame = prepared(store).campaigns
-    if q:
-        needle = q.lower()
-        frame = frame.filter(
-            pl.col("id_lower").str.contains(needle, literal=True)
-            | pl.col("name_lower").str.contains(needle, literal=True)
-        )
-    total = frame.height
-    column = sort.removeprefix("-")
-    if column != "campaign_id":  # prepared in campaign_id order already
-        frame = frame.sort([column, "campaign_id"], descending=[sort.startswith("-"), False], nulls_last=True)
-    elif sort.startswith("-"):
-        frame = frame.reverse()
-    page = frame.slice(min(offset, total), limit)
+    ready = prepared(store)
+    total, positions = ready.page(q, sort, offset, limit)
     if fmt == "csv":
-        return _csv(
-            CAMPAIGN_COLUMNS,
-            page.select(CAMPAIGN_COLUMNS).iter_rows(),
-            store,
-            "campaigns.csv",
-            {"X-Total-Count": str(total)},
-        )
-    bodies = ",".join(page["body"])
+        rows = (ready.rows[i] for i in positions)
+        return _csv(CAMPAIGN_COLUMNS, rows, store, "campaigns.csv", {"X-Total-Count": str(total)})
+    bodies = ",".join([ready.bodies[i] for i in positions])
     return _json(f'{{"total":{total},"limit":{limit},"offset":{offset},"campaigns":[{bodies}]}}', store)
 
 
@@ -304,24 +325,9 @@ def cents(micros: int) -> float:
 
 
 def days_of(store: RollupStore, campaign_id: str) -> list[DayRow]:
-    start, length = prepared(store).day_rows.get(campaign_id, (0, 0))
-    part = store.frames["daily_anomalies"].slice(start, length)
-    columns = (
-        part["metric_date"].cast(pl.String).to_list(),
-        *(
-            part[name].to_list()
-            for name in (
-                "total_impressions",
-                "total_clicks",
-                "total_conversions",
-                "total_spend_micros",
-                "total_revenue_micros",
-                "ctr",
-                "roas",
-            )
-        ),
-    )
-    return [DayRow(*row) for row in zip(*columns, strict=True)]
+    ready = prepared(store)
+    start, length = ready.day_rows.get(campaign_id, (0, 0))
+    return [DayRow(day.isoformat(), *rest) for day, *rest in ready.days.slice(start, length).iter_rows()]
 
 
 @router.get(
