@@ -57,6 +57,7 @@ def queries(campaigns: list[str], seed: int = 7) -> dict[str, tuple[str, list[st
     needles = [str(rng.randrange(10 ** rng.randint(1, 4))) for _ in range(500)]
     return {
         "livez": ("/livez", ["-"]),
+        "performance (reference)": ("/campaigns/{id}/performance", rng.sample(campaigns, min(2000, n))),
         "campaigns, first page": ("/campaigns", ["-"]),
         "campaigns, sorted page": (
             "/campaigns?{id}",

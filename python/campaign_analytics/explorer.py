@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import re
 import weakref
@@ -142,6 +141,9 @@ class Prepared:
         self.rows: list[tuple[Any, ...]] = campaigns.select(CAMPAIGN_COLUMNS).rows()
         self.id_lower = campaigns["campaign_id"].str.to_lowercase()
         self.name_lower = campaigns["campaign_name"].fill_null("").str.to_lowercase()
+        # one string per campaign to search: a needle without the separator cannot span both
+        self.haystack = pl.select(pl.concat_str([self.id_lower, self.name_lower], separator=_SEPARATOR)).to_series()
+        self._csv_lines: list[str] | None = None
         self._orders: dict[str, pl.Series] = {}
         self.creator_rows = _row_ranges(frames["top_creators"])  # campaign_id -> (first row, rows)
         self.day_rows = _row_ranges(frames["daily_anomalies"])
@@ -158,19 +160,30 @@ class Prepared:
             self._orders[sort] = found
         return found
 
+    @property
+    def csv_lines(self) -> list[str]:
+        """Each campaign's CSV line (CAMPAIGN_COLUMNS), made on the first CSV request."""
+        if self._csv_lines is None:
+            self._csv_lines = [csv_line(row) for row in self.rows]
+        return self._csv_lines
+
     def page(self, q: str | None, sort: str, offset: int, limit: int) -> tuple[int, list[int]]:
         """(campaigns matching `q`, the positions of this page's campaigns)."""
         order = self.order(sort)
         if q:
             needle = q.lower()
-            found = self.id_lower.str.contains(needle, literal=True) | self.name_lower.str.contains(
-                needle, literal=True
-            )
+            if _SEPARATOR in needle:
+                found = self.id_lower.str.contains(needle, literal=True) | self.name_lower.str.contains(
+                    needle, literal=True
+                )
+            else:
+                found = self.haystack.str.contains(needle, literal=True)
             order = order.filter(found.gather(order))
         total = order.len()
         return total, order.slice(min(offset, total), limit).to_list()
 
 
+_SEPARATOR = "\x00"
 _PREPARED: weakref.WeakKeyDictionary[RollupStore, Prepared] = weakref.WeakKeyDictionary()
 
 
@@ -202,22 +215,34 @@ def _json(body: str | bytes, store: RollupStore) -> Response:
     return Response(content, media_type=JSON_TYPE, headers={"X-Build-Id": store.build_id})
 
 
+class _Returned:
+    """A file whose write() hands back what it was given: csv.writer.writerow returns it."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+# RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break (quotes
+# doubled). Values print as in the JSON bodies: floats by their shortest repr, null as empty.
+_LINE_WRITER = csv.writer(_Returned(), lineterminator="\r\n")
+
+
+def csv_line(row: Iterable[Any]) -> str:
+    line: str = _LINE_WRITER.writerow(row)
+    return line
+
+
 def _csv(
     header: Sequence[str],
-    rows: Iterable[Sequence[Any]],
+    lines: Iterable[str],
     store: RollupStore,
     filename: str,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break.
-    Values print as in the JSON bodies: floats by their shortest repr, null as an empty field."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    """A CSV response: the header line, then `lines` (each from `csv_line`)."""
     disposition = f'attachment; filename="{_safe_filename(filename)}"'
     return Response(
-        out.getvalue().encode(),
+        (csv_line(header) + "".join(lines)).encode(),
         media_type=CSV_TYPE,
         headers={"X-Build-Id": store.build_id, "Content-Disposition": disposition, **(headers or {})},
     )
@@ -246,7 +271,7 @@ def top_creators_export(request: Request, campaign_id: str, limit: int) -> Respo
     store.campaign(campaign_id)  # 404 for an unknown campaign
     start, length = prepared(store).creator_rows.get(campaign_id, (0, 0))
     part = store.frames["top_creators"].slice(start, min(length, limit)).select(CREATOR_COLUMNS)
-    return _csv(CREATOR_COLUMNS, part.iter_rows(), store, f"{campaign_id}-top-creators.csv")
+    return _csv(CREATOR_COLUMNS, map(csv_line, part.iter_rows()), store, f"{campaign_id}-top-creators.csv")
 
 
 def _format_of(request: Request) -> str:
@@ -283,8 +308,10 @@ async def list_campaigns(
     ready = prepared(store)
     total, positions = ready.page(q, sort, offset, limit)
     if fmt == "csv":
-        rows = (ready.rows[i] for i in positions)
-        return _csv(CAMPAIGN_COLUMNS, rows, store, "campaigns.csv", {"X-Total-Count": str(total)})
+        lines = ready.csv_lines
+        return _csv(
+            CAMPAIGN_COLUMNS, [lines[i] for i in positions], store, "campaigns.csv", {"X-Total-Count": str(total)}
+        )
     bodies = ",".join([ready.bodies[i] for i in positions])
     return _json(f'{{"total":{total},"limit":{limit},"offset":{offset},"campaigns":[{bodies}]}}', store)
 
@@ -303,6 +330,16 @@ class DayRow(NamedTuple):
     revenue_micros: int
     ctr: float
     roas: float
+
+    def json(self) -> str:
+        """The day's JSON object (DAY_COLUMNS) without its closing brace. Dates are ISO text,
+        counts ints and floats their repr: nothing here needs escaping."""
+        return (
+            f'{{"metric_date":"{self.metric_date}","total_impressions":{self.impressions},'
+            f'"total_clicks":{self.clicks},"total_conversions":{self.conversions},'
+            f'"total_spend":{cents(self.spend_micros)!r},"total_revenue":{cents(self.revenue_micros)!r},'
+            f'"ctr":{self.ctr!r},"roas":{self.roas!r}'
+        )
 
     def values(self) -> tuple[str, int, int, int, float, float, float, float]:
         """DAY_COLUMNS: money rounded half-up to cents from the exact micros."""
@@ -356,27 +393,29 @@ async def campaign_daily(
     filename = f"{campaign_id}-daily.csv"
     if not with_thresholds:
         if fmt == "csv":
-            return _csv(DAY_COLUMNS, (d.values() for d in days), store, filename)
-        objects = [dict(zip(DAY_COLUMNS, d.values(), strict=True)) for d in days]
-        return _json(f'{{"campaign_id":{_text(campaign_id)},"days":{_text(objects)}}}', store)
+            return _csv(DAY_COLUMNS, (csv_line(d.values()) for d in days), store, filename)
+        objects = ",".join(d.json() + "}" for d in days)
+        return _json(f'{{"campaign_id":{_text(campaign_id)},"days":[{objects}]}}', store)
 
     thresholds = await service.benchmarks.thresholds(campaign_id)
-    issues: dict[int, Sequence[str]] = dict(alert_issues(days, thresholds))
+    issues: dict[int, tuple[str, ...]] = dict(alert_issues(days, thresholds))
     if fmt == "csv":
         used = json.loads(thresholds.json)
-        return _csv(
-            (*DAY_COLUMNS, "min_ctr", "min_roas", "issues"),
-            ((*d.values(), used["min_ctr"], used["min_roas"], ";".join(issues.get(i, ()))) for i, d in enumerate(days)),
-            store,
-            filename,
-        )
-    objects = [
-        {**dict(zip(DAY_COLUMNS, d.values(), strict=True)), "issues": list(issues.get(i, ()))}
-        for i, d in enumerate(days)
-    ]
-    return _json(
-        f'{{"campaign_id":{_text(campaign_id)},"thresholds":{thresholds.json},"days":{_text(objects)}}}', store
-    )
+        extra = (used["min_ctr"], used["min_roas"])
+        lines = (csv_line((*d.values(), *extra, ";".join(issues.get(i, ())))) for i, d in enumerate(days))
+        return _csv((*DAY_COLUMNS, "min_ctr", "min_roas", "issues"), lines, store, filename)
+    objects = ",".join(f'{d.json()},"issues":{_issues_json(issues.get(i, ()))}}}' for i, d in enumerate(days))
+    return _json(f'{{"campaign_id":{_text(campaign_id)},"thresholds":{thresholds.json},"days":[{objects}]}}', store)
+
+
+_ISSUES_JSON: dict[tuple[str, ...], str] = {}
+
+
+def _issues_json(issues: tuple[str, ...]) -> str:
+    found = _ISSUES_JSON.get(issues)
+    if found is None:
+        found = _ISSUES_JSON[issues] = json.dumps(list(issues))
+    return found
 
 
 def _text(value: Any) -> str:
