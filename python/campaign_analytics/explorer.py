@@ -7,9 +7,9 @@
     GET /creators/top?format=csv        api.py's route hands requests with `format` to this module
 
 Everything is read from the loaded build (`service_of(request).rollups()`). What a request
-needs that depends only on the build (the campaigns table with its search columns and JSON
-bodies, each campaign's row range in the other two rollups) is prepared the first time it is
-asked for and kept per `RollupStore` in a weak dictionary, so a newer build loaded at run time
+needs that depends only on the build (the campaigns with their JSON bodies, CSV lines, search
+text and sort orders, each campaign's row range in the other two rollups) is prepared the first
+time it is asked for and kept per `RollupStore` in a weak dictionary, so a newer build loaded at run time
 gets its own, and the old one goes with its store.
 
 Routing: api.py includes this router after its own, so the API's hot routes are matched
@@ -120,10 +120,11 @@ CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
 class Prepared:
     """Derived from one build's frames; never changes while that build is served.
 
-    Campaigns are kept in campaign_id order with, per campaign, its JSON body and its CSV row
-    as Python values, so a page is a list of positions. The order of every sort key is made
-    the first time that key is asked for (an arg-sort of the campaigns, once per build), so an
-    unfiltered page costs O(limit) and a search one vectorised pass over the names and ids.
+    Campaigns are kept in campaign_id order with, per campaign, its JSON body (and, from the
+    first CSV request, its CSV line) as Python strings, so a page is a list of positions. The
+    order of every sort key is made the first time that key is asked for (an arg-sort of the
+    campaigns, once per build), so an unfiltered page costs O(limit) and a search one
+    vectorised substring pass over the ids and names.
     """
 
     def __init__(self, frames: dict[str, pl.DataFrame]) -> None:
@@ -138,7 +139,6 @@ class Prepared:
         )
         self.campaigns = campaigns.drop("body")
         self.bodies: list[str] = campaigns["body"].to_list()
-        self.rows: list[tuple[Any, ...]] = campaigns.select(CAMPAIGN_COLUMNS).rows()
         self.id_lower = campaigns["campaign_id"].str.to_lowercase()
         self.name_lower = campaigns["campaign_name"].fill_null("").str.to_lowercase()
         # one string per campaign to search: a needle without the separator cannot span both
@@ -164,7 +164,7 @@ class Prepared:
     def csv_lines(self) -> list[str]:
         """Each campaign's CSV line (CAMPAIGN_COLUMNS), made on the first CSV request."""
         if self._csv_lines is None:
-            self._csv_lines = [csv_line(row) for row in self.rows]
+            self._csv_lines = csv_lines(self.campaigns.select(CAMPAIGN_COLUMNS).iter_rows())
         return self._csv_lines
 
     def page(self, q: str | None, sort: str, offset: int, limit: int) -> tuple[int, list[int]]:
@@ -222,14 +222,11 @@ class _Returned:
         return text
 
 
-# RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break (quotes
-# doubled). Values print as in the JSON bodies: floats by their shortest repr, null as empty.
-_LINE_WRITER = csv.writer(_Returned(), lineterminator="\r\n")
-
-
-def csv_line(row: Iterable[Any]) -> str:
-    line: str = _LINE_WRITER.writerow(row)
-    return line
+def csv_lines(rows: Iterable[Iterable[Any]]) -> list[str]:
+    """RFC 4180 lines: CRLF ends, a field quoted when it holds a comma, quote or line break
+    (quotes doubled). Values print as in the JSON: floats by their shortest repr, null empty."""
+    writer = csv.writer(_Returned(), lineterminator="\r\n")  # one per call: writers keep state
+    return [writer.writerow(row) for row in rows]
 
 
 def _csv(
@@ -239,10 +236,10 @@ def _csv(
     filename: str,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """A CSV response: the header line, then `lines` (each from `csv_line`)."""
+    """A CSV response: the header line, then `lines` (from `csv_lines`)."""
     disposition = f'attachment; filename="{_safe_filename(filename)}"'
     return Response(
-        (csv_line(header) + "".join(lines)).encode(),
+        ("".join(csv_lines([header])) + "".join(lines)).encode(),
         media_type=CSV_TYPE,
         headers={"X-Build-Id": store.build_id, "Content-Disposition": disposition, **(headers or {})},
     )
@@ -271,7 +268,7 @@ def top_creators_export(request: Request, campaign_id: str, limit: int) -> Respo
     store.campaign(campaign_id)  # 404 for an unknown campaign
     start, length = prepared(store).creator_rows.get(campaign_id, (0, 0))
     part = store.frames["top_creators"].slice(start, min(length, limit)).select(CREATOR_COLUMNS)
-    return _csv(CREATOR_COLUMNS, map(csv_line, part.iter_rows()), store, f"{campaign_id}-top-creators.csv")
+    return _csv(CREATOR_COLUMNS, csv_lines(part.iter_rows()), store, f"{campaign_id}-top-creators.csv")
 
 
 def _format_of(request: Request) -> str:
@@ -393,7 +390,7 @@ async def campaign_daily(
     filename = f"{campaign_id}-daily.csv"
     if not with_thresholds:
         if fmt == "csv":
-            return _csv(DAY_COLUMNS, (csv_line(d.values()) for d in days), store, filename)
+            return _csv(DAY_COLUMNS, csv_lines(d.values() for d in days), store, filename)
         objects = ",".join(d.json() + "}" for d in days)
         return _json(f'{{"campaign_id":{_text(campaign_id)},"days":[{objects}]}}', store)
 
@@ -402,7 +399,7 @@ async def campaign_daily(
     if fmt == "csv":
         used = json.loads(thresholds.json)
         extra = (used["min_ctr"], used["min_roas"])
-        lines = (csv_line((*d.values(), *extra, ";".join(issues.get(i, ())))) for i, d in enumerate(days))
+        lines = csv_lines((*d.values(), *extra, ";".join(issues.get(i, ()))) for i, d in enumerate(days))
         return _csv((*DAY_COLUMNS, "min_ctr", "min_roas", "issues"), lines, store, filename)
     objects = ",".join(f'{d.json()},"issues":{_issues_json(issues.get(i, ()))}}}' for i, d in enumerate(days))
     return _json(f'{{"campaign_id":{_text(campaign_id)},"thresholds":{thresholds.json},"days":[{objects}]}}', store)
