@@ -11,7 +11,7 @@ LINTED := python tests $(wildcard bench scripts)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build run serve test lint golden bench docker-smoke compose-smoke contract requirements clean
+.PHONY: help setup build run serve test lint golden bench docker-smoke compose-smoke contract requirements screenshot clean
 
 help:  ## list the targets (PORT=$(PORT), DATA_DIR=$(DATA_DIR))
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -58,6 +58,9 @@ bench: $(BIN)/.installed-bench  ## build and serving benchmarks at S and M scale
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 	  || echo "wrk could not be installed: bench/load.py generates the load instead"
 	$(BIN)/python -m bench.run --scales S M
+
+screenshot: setup  ## redraw docs/explorer.png (the explorer's campaign view) in headless Chromium
+	PYTHONPATH=python:. $(BIN)/python scripts/screenshot.py docs/explorer.png
 
 requirements:  ## regenerate python/requirements.txt from pyproject.toml and constraints.txt
 	python3 scripts/requirements.py

@@ -143,6 +143,9 @@ def test_search_spring_is_exactly_cmp_001(client: TestClient) -> None:
         (".", []),  # literal text, not a pattern
         ("(", []),
         ("zzz", []),
+        ("001spring", []),  # never across the end of the id and the start of the name
+        ("001\x00spring", []),
+        ("\x00", []),
         ("", VISIBLE_IDS),  # empty: no filter
     ],
 )

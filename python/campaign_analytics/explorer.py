@@ -7,9 +7,9 @@
     GET /creators/top?format=csv        api.py's route hands requests with `format` to this module
 
 Everything is read from the loaded build (`service_of(request).rollups()`). What a request
-needs that depends only on the build (the campaigns table with its search columns and JSON
-bodies, each campaign's row range in the other two rollups) is prepared the first time it is
-asked for and kept per `RollupStore` in a weak dictionary, so a newer build loaded at run time
+needs that depends only on the build (the campaigns with their JSON bodies, CSV lines, search
+text and sort orders, each campaign's row range in the other two rollups) is prepared the first
+time it is asked for and kept per `RollupStore` in a weak dictionary, so a newer build loaded at run time
 gets its own, and the old one goes with its store.
 
 Routing: api.py includes this router after its own, so the API's hot routes are matched
@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import re
 import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
@@ -77,6 +75,16 @@ CREATOR_COLUMNS = (
     "total_spend",
     "ctr",
 )
+DAY_SOURCE = (  # the daily_anomalies rollup's columns, in DayRow's order
+    "metric_date",
+    "total_impressions",
+    "total_clicks",
+    "total_conversions",
+    "total_spend_micros",
+    "total_revenue_micros",
+    "ctr",
+    "roas",
+)
 DAY_COLUMNS = (
     "metric_date",
     "total_impressions",
@@ -109,38 +117,81 @@ CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
 # --- what is prepared once per build ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Prepared:
-    """Derived from one build's frames; never changes while that build is served."""
+    """Derived from one build's frames; never changes while that build is served.
 
-    campaigns: pl.DataFrame  # CAMPAIGN_COLUMNS + id_lower, name_lower, body (JSON), by campaign_id
-    creator_rows: dict[str, tuple[int, int]]  # campaign_id -> (first row, rows) in top_creators
-    day_rows: dict[str, tuple[int, int]]  # campaign_id -> (first row, rows) in daily_anomalies
+    Campaigns are kept in campaign_id order with, per campaign, its JSON body (and, from the
+    first CSV request, its CSV line) as Python strings, so a page is a list of positions. The
+    order of every sort key is made the first time that key is asked for (an arg-sort of the
+    campaigns, once per build), so an unfiltered page costs O(limit) and a search one
+    vectorised substring pass over the ids and names.
+    """
+
+    def __init__(self, frames: dict[str, pl.DataFrame]) -> None:
+        campaigns = (
+            frames["campaign_performance"]
+            .select(CAMPAIGN_COLUMNS)
+            .sort("campaign_id")
+            .with_columns(
+                # the same body as GET /campaigns/{id}/performance (store.py encodes it the same way)
+                body=pl.struct("campaign_id", "campaign_name", pl.struct(TOTALS).alias("totals")).struct.json_encode()
+            )
+        )
+        self.campaigns = campaigns.drop("body")
+        self.bodies: list[str] = campaigns["body"].to_list()
+        self.id_lower = campaigns["campaign_id"].str.to_lowercase()
+        self.name_lower = campaigns["campaign_name"].fill_null("").str.to_lowercase()
+        # one string per campaign to search: a needle without the separator cannot span both
+        self.haystack = pl.select(pl.concat_str([self.id_lower, self.name_lower], separator=_SEPARATOR)).to_series()
+        self._csv_lines: list[str] | None = None
+        self._orders: dict[str, pl.Series] = {}
+        self.creator_rows = _row_ranges(frames["top_creators"])  # campaign_id -> (first row, rows)
+        self.day_rows = _row_ranges(frames["daily_anomalies"])
+        self.days = frames["daily_anomalies"].select(DAY_SOURCE)  # the columns a DayRow is made of
+
+    def order(self, sort: str) -> pl.Series:
+        """Positions of the campaigns ordered by `sort` ("-" first: descending), ties by id."""
+        found = self._orders.get(sort)
+        if found is None:
+            column, descending = sort.removeprefix("-"), sort.startswith("-")
+            found = self.campaigns.select(
+                pl.arg_sort_by([column, "campaign_id"], descending=[descending, False], nulls_last=True)
+            ).to_series()
+            self._orders[sort] = found
+        return found
+
+    @property
+    def csv_lines(self) -> list[str]:
+        """Each campaign's CSV line (CAMPAIGN_COLUMNS), made on the first CSV request."""
+        if self._csv_lines is None:
+            self._csv_lines = csv_lines(self.campaigns.select(CAMPAIGN_COLUMNS).iter_rows())
+        return self._csv_lines
+
+    def page(self, q: str | None, sort: str, offset: int, limit: int) -> tuple[int, list[int]]:
+        """(campaigns matching `q`, the positions of this page's campaigns)."""
+        order = self.order(sort)
+        if q:
+            needle = q.lower()
+            if _SEPARATOR in needle:
+                found = self.id_lower.str.contains(needle, literal=True) | self.name_lower.str.contains(
+                    needle, literal=True
+                )
+            else:
+                found = self.haystack.str.contains(needle, literal=True)
+            order = order.filter(found.gather(order))
+        total = order.len()
+        return total, order.slice(min(offset, total), limit).to_list()
 
 
+_SEPARATOR = "\x00"
 _PREPARED: weakref.WeakKeyDictionary[RollupStore, Prepared] = weakref.WeakKeyDictionary()
 
 
 def prepared(store: RollupStore) -> Prepared:
     found = _PREPARED.get(store)
     if found is None:
-        found = _PREPARED[store] = _prepare(store.frames)
+        found = _PREPARED[store] = Prepared(store.frames)
     return found
-
-
-def _prepare(frames: dict[str, pl.DataFrame]) -> Prepared:
-    performance = frames["campaign_performance"]
-    campaigns = (
-        performance.select(CAMPAIGN_COLUMNS)
-        .with_columns(
-            id_lower=pl.col("campaign_id").str.to_lowercase(),
-            name_lower=pl.col("campaign_name").fill_null("").str.to_lowercase(),
-            # the same body as GET /campaigns/{id}/performance (store.py encodes it the same way)
-            body=pl.struct("campaign_id", "campaign_name", pl.struct(TOTALS).alias("totals")).struct.json_encode(),
-        )
-        .sort("campaign_id")
-    )
-    return Prepared(campaigns, _row_ranges(frames["top_creators"]), _row_ranges(frames["daily_anomalies"]))
 
 
 def _row_ranges(frame: pl.DataFrame) -> dict[str, tuple[int, int]]:
@@ -164,22 +215,31 @@ def _json(body: str | bytes, store: RollupStore) -> Response:
     return Response(content, media_type=JSON_TYPE, headers={"X-Build-Id": store.build_id})
 
 
+class _Returned:
+    """A file whose write() hands back what it was given: csv.writer.writerow returns it."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def csv_lines(rows: Iterable[Iterable[Any]]) -> list[str]:
+    """RFC 4180 lines: CRLF ends, a field quoted when it holds a comma, quote or line break
+    (quotes doubled). Values print as in the JSON: floats by their shortest repr, null empty."""
+    writer = csv.writer(_Returned(), lineterminator="\r\n")  # one per call: writers keep state
+    return [writer.writerow(row) for row in rows]
+
+
 def _csv(
     header: Sequence[str],
-    rows: Iterable[Sequence[Any]],
+    lines: Iterable[str],
     store: RollupStore,
     filename: str,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break.
-    Values print as in the JSON bodies: floats by their shortest repr, null as an empty field."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    """A CSV response: the header line, then `lines` (from `csv_lines`)."""
     disposition = f'attachment; filename="{_safe_filename(filename)}"'
     return Response(
-        out.getvalue().encode(),
+        ("".join(csv_lines([header])) + "".join(lines)).encode(),
         media_type=CSV_TYPE,
         headers={"X-Build-Id": store.build_id, "Content-Disposition": disposition, **(headers or {})},
     )
@@ -208,7 +268,7 @@ def top_creators_export(request: Request, campaign_id: str, limit: int) -> Respo
     store.position(campaign_id)  # 404 for an unknown campaign
     start, length = prepared(store).creator_rows.get(campaign_id, (0, 0))
     part = store.frames["top_creators"].slice(start, min(length, limit)).select(CREATOR_COLUMNS)
-    return _csv(CREATOR_COLUMNS, part.iter_rows(), store, f"{campaign_id}-top-creators.csv")
+    return _csv(CREATOR_COLUMNS, csv_lines(part.iter_rows()), store, f"{campaign_id}-top-creators.csv")
 
 
 def _format_of(request: Request) -> str:
@@ -242,29 +302,14 @@ async def list_campaigns(
     """Every campaign with its totals (each entry is its performance body), searched, sorted
     and paged. `total` counts the campaigns that match `q`; the next page is `offset + limit`."""
     store = _service(request).rollups()
-    frame = prepared(store).campaigns
-    if q:
-        needle = q.lower()
-        frame = frame.filter(
-            pl.col("id_lower").str.contains(needle, literal=True)
-            | pl.col("name_lower").str.contains(needle, literal=True)
-        )
-    total = frame.height
-    column = sort.removeprefix("-")
-    if column != "campaign_id":  # prepared in campaign_id order already
-        frame = frame.sort([column, "campaign_id"], descending=[sort.startswith("-"), False], nulls_last=True)
-    elif sort.startswith("-"):
-        frame = frame.reverse()
-    page = frame.slice(min(offset, total), limit)
+    ready = prepared(store)
+    total, positions = ready.page(q, sort, offset, limit)
     if fmt == "csv":
+        lines = ready.csv_lines
         return _csv(
-            CAMPAIGN_COLUMNS,
-            page.select(CAMPAIGN_COLUMNS).iter_rows(),
-            store,
-            "campaigns.csv",
-            {"X-Total-Count": str(total)},
+            CAMPAIGN_COLUMNS, [lines[i] for i in positions], store, "campaigns.csv", {"X-Total-Count": str(total)}
         )
-    bodies = ",".join(page["body"])
+    bodies = ",".join([ready.bodies[i] for i in positions])
     return _json(f'{{"total":{total},"limit":{limit},"offset":{offset},"campaigns":[{bodies}]}}', store)
 
 
@@ -282,6 +327,16 @@ class DayRow(NamedTuple):
     revenue_micros: int
     ctr: float
     roas: float
+
+    def json(self) -> str:
+        """The day's JSON object (DAY_COLUMNS) without its closing brace. Dates are ISO text,
+        counts ints and floats their repr: nothing here needs escaping."""
+        return (
+            f'{{"metric_date":"{self.metric_date}","total_impressions":{self.impressions},'
+            f'"total_clicks":{self.clicks},"total_conversions":{self.conversions},'
+            f'"total_spend":{cents(self.spend_micros)!r},"total_revenue":{cents(self.revenue_micros)!r},'
+            f'"ctr":{self.ctr!r},"roas":{self.roas!r}'
+        )
 
     def values(self) -> tuple[str, int, int, int, float, float, float, float]:
         """DAY_COLUMNS: money rounded half-up to cents from the exact micros."""
@@ -304,24 +359,9 @@ def cents(micros: int) -> float:
 
 
 def days_of(store: RollupStore, campaign_id: str) -> list[DayRow]:
-    start, length = prepared(store).day_rows.get(campaign_id, (0, 0))
-    part = store.frames["daily_anomalies"].slice(start, length)
-    columns = (
-        part["metric_date"].cast(pl.String).to_list(),
-        *(
-            part[name].to_list()
-            for name in (
-                "total_impressions",
-                "total_clicks",
-                "total_conversions",
-                "total_spend_micros",
-                "total_revenue_micros",
-                "ctr",
-                "roas",
-            )
-        ),
-    )
-    return [DayRow(*row) for row in zip(*columns, strict=True)]
+    ready = prepared(store)
+    start, length = ready.day_rows.get(campaign_id, (0, 0))
+    return [DayRow(day.isoformat(), *rest) for day, *rest in ready.days.slice(start, length).iter_rows()]
 
 
 @router.get(
@@ -350,27 +390,29 @@ async def campaign_daily(
     filename = f"{campaign_id}-daily.csv"
     if not with_thresholds:
         if fmt == "csv":
-            return _csv(DAY_COLUMNS, (d.values() for d in days), store, filename)
-        objects = [dict(zip(DAY_COLUMNS, d.values(), strict=True)) for d in days]
-        return _json(f'{{"campaign_id":{_text(campaign_id)},"days":{_text(objects)}}}', store)
+            return _csv(DAY_COLUMNS, csv_lines(d.values() for d in days), store, filename)
+        objects = ",".join(d.json() + "}" for d in days)
+        return _json(f'{{"campaign_id":{_text(campaign_id)},"days":[{objects}]}}', store)
 
     thresholds = await service.benchmarks.thresholds(campaign_id)
-    issues: dict[int, Sequence[str]] = dict(alert_issues(store.days(campaign_id), thresholds))
+    issues: dict[int, tuple[str, ...]] = dict(alert_issues(store.days(campaign_id), thresholds))
     if fmt == "csv":
         used = json.loads(thresholds.json)
-        return _csv(
-            (*DAY_COLUMNS, "min_ctr", "min_roas", "issues"),
-            ((*d.values(), used["min_ctr"], used["min_roas"], ";".join(issues.get(i, ()))) for i, d in enumerate(days)),
-            store,
-            filename,
-        )
-    objects = [
-        {**dict(zip(DAY_COLUMNS, d.values(), strict=True)), "issues": list(issues.get(i, ()))}
-        for i, d in enumerate(days)
-    ]
-    return _json(
-        f'{{"campaign_id":{_text(campaign_id)},"thresholds":{thresholds.json},"days":{_text(objects)}}}', store
-    )
+        extra = (used["min_ctr"], used["min_roas"])
+        lines = csv_lines((*d.values(), *extra, ";".join(issues.get(i, ()))) for i, d in enumerate(days))
+        return _csv((*DAY_COLUMNS, "min_ctr", "min_roas", "issues"), lines, store, filename)
+    objects = ",".join(f'{d.json()},"issues":{_issues_json(issues.get(i, ()))}}}' for i, d in enumerate(days))
+    return _json(f'{{"campaign_id":{_text(campaign_id)},"thresholds":{thresholds.json},"days":[{objects}]}}', store)
+
+
+_ISSUES_JSON: dict[tuple[str, ...], str] = {}
+
+
+def _issues_json(issues: tuple[str, ...]) -> str:
+    found = _ISSUES_JSON.get(issues)
+    if found is None:
+        found = _ISSUES_JSON[issues] = json.dumps(list(issues))
+    return found
 
 
 def _text(value: Any) -> str:

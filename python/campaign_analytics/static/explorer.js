@@ -30,12 +30,21 @@
 
   const integer = new Intl.NumberFormat("en-US");
   const money = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
   const FORMAT = {
     count: (v) => integer.format(v),
     money: (v) => money.format(v),
     percent: (v) => (v * 100).toFixed(2) + "%", // rates come with 4 places: exact in percent
     ratio: (v) => v.toFixed(2) + "×",
   };
+  // The list is for scanning: large values there are shortened (126.3K), with the exact value
+  // in the cell's title; the campaign view shows them in full.
+  const SHORT_FROM = 100000;
+  function short(metric, value) {
+    return (metric.format === FORMAT.count || metric.format === FORMAT.money) && Math.abs(value) >= SHORT_FROM
+      ? compact.format(value)
+      : metric.format(value);
+  }
   function shortDate(iso) {
     return new Date(iso + "T00:00:00Z").toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
   }
@@ -227,7 +236,8 @@
         h("span", { class: "id" }, campaign.campaign_id),
         empty ? h("span", { class: "badge" }, "no metrics yet") : null),
       LIST_COLUMNS.map((c) =>
-        h("td", { class: "num" + (c.wide ? " wide-only" : ""), "data-key": c.key }, empty ? "—" : BY_KEY[c.key].format(totals[c.key])),
+        h("td", { class: "num" + (c.wide ? " wide-only" : ""), "data-key": c.key, title: empty ? null : BY_KEY[c.key].format(totals[c.key]) },
+          empty ? "—" : short(BY_KEY[c.key], totals[c.key])),
       ),
     );
   }
@@ -387,7 +397,7 @@
                 h("th", { scope: "col" }, "#"),
                 h("th", { scope: "col" }, "Creator"),
                 h("th", { scope: "col", class: "num" }, "Conv."),
-                h("th", { scope: "col", class: "num" }, "Clicks"),
+                h("th", { scope: "col", class: "num wide-only" }, "Clicks"),
                 h("th", { scope: "col", class: "num wide-only" }, "Impr."),
                 h("th", { scope: "col", class: "num" }, "Spend"),
                 h("th", { scope: "col", class: "num" }, "CTR"))),
@@ -397,7 +407,7 @@
                   c.creator_name === null ? h("span", { class: "muted" }, "(unknown)") : c.creator_name,
                   h("span", { class: "id" }, c.creator_id)),
                 h("td", { class: "num" }, FORMAT.count(c.total_conversions)),
-                h("td", { class: "num" }, FORMAT.count(c.total_clicks)),
+                h("td", { class: "num wide-only" }, FORMAT.count(c.total_clicks)),
                 h("td", { class: "num wide-only" }, FORMAT.count(c.total_impressions)),
                 h("td", { class: "num" }, FORMAT.money(c.total_spend)),
                 h("td", { class: "num" }, FORMAT.percent(c.ctr))))))),
