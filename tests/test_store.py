@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -64,11 +63,14 @@ def test_a_rollup_missing_a_column_is_refused(published: Path) -> None:
         RollupStore.load(find_published(published.parents[1]))  # type: ignore[arg-type]
 
 
-def test_nothing_published(tmp_path: Path) -> None:
-    assert find_published(tmp_path) is None
-    (tmp_path / "builds").mkdir()
-    shutil.rmtree(tmp_path / "builds")
-    assert find_published(tmp_path / "missing") is None
+def test_nothing_published(tmp_path: Path, published: Path) -> None:
+    assert find_published(tmp_path / "missing") is None  # no ROLLUP_DIR at all
+    (tmp_path / "empty" / "builds").mkdir(parents=True)
+    assert find_published(tmp_path / "empty") is None  # a ROLLUP_DIR with no build
+    # a complete build that `current` does not point at is not published
+    (published.parents[1] / "current").unlink()
+    assert published.is_dir() and (published / "manifest.json").is_file()
+    assert find_published(published.parents[1]) is None
 
 
 def test_anomalies_follow_the_thresholds_of_each_request(visible_rollup_dir: Path) -> None:

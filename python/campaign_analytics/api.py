@@ -84,7 +84,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
-    app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]  # starlette types handlers for Exception
     app.include_router(router)
     app.include_router(explorer.router)  # /campaigns, /campaigns/{id}/daily, the page at /
     install_http(app, config)  # ops (issue 11): logging, middleware, /metrics, offline docs

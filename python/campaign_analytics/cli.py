@@ -102,13 +102,13 @@ def build_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     # Imported here so that `--help` and `--version` answer without loading polars.
     from campaign_analytics.build import build
     from campaign_analytics.quality import describe
-    from campaign_analytics.settings import data_dir_from_env, dataset_from_env, rollup_dir_from_env
+    from campaign_analytics.settings import Settings
 
-    data_dir = args.data_dir or data_dir_from_env()
-    if data_dir is None:
+    try:
+        target = Settings.for_build(args.data_dir, dataset=args.dataset, rollup_dir=args.out)
+    except CampaignAnalyticsError:
         parser.error("build needs the input folder: pass --data-dir DIR or set DATA_DIR")
-    dataset = args.dataset or dataset_from_env(data_dir)
-    out = args.out or rollup_dir_from_env(dataset)
+    data_dir, dataset, out = target.data_dir, target.dataset, target.rollup_dir
     limits = {
         name: value
         for name, value in (

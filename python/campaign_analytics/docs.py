@@ -127,7 +127,7 @@ def document(app: FastAPI) -> None:
             done[:] = [id(schema)]
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents replacing it
 
 
 def _enrich(schema: dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ from typing import Any, Generic, TypeVar
 import polars as pl
 
 from campaign_analytics.errors import BuildCorrupt, RollupUnavailable
-from campaign_analytics.sources import TABLES
+from campaign_analytics.sources import TABLES, present
 
 SCHEMA_VERSION = 1
 ROLLUPS = ("campaign_performance", "top_creators", "daily_anomalies")
@@ -78,14 +78,8 @@ def sql_fingerprints(sql_dir: Path = SQL_DIR) -> dict[str, str]:
 
 
 def input_files(data_dir: Path) -> dict[str, Path]:
-    """Every input file present, by table name (both forms of a table are a build error)."""
-    found: dict[str, Path] = {}
-    for spec in TABLES:
-        for suffix in (".csv", ".parquet"):
-            path = data_dir / f"{spec.name}{suffix}"
-            if path.is_file():
-                found[f"{spec.name}{suffix}"] = path
-    return found
+    """Every input file present, by file name (both forms of a table are a build error)."""
+    return {path.name: path for spec in TABLES for path in present(data_dir, spec)}
 
 
 def describe_input(path: Path) -> dict[str, Any]:

@@ -103,7 +103,7 @@ class RequestLogMiddleware:
         message = f"{scope['method']} {target} {status} {ms:.2f} ms id={request_id}"
         # makeRecord + handle, not .info(): the same record without the stack walk that finds
         # the caller's file and line (nobody reads them for an access line).
-        record = access_log.makeRecord(access_log.name, _INFO, "(access)", 0, message, None, None)
+        record = access_log.makeRecord(access_log.name, _INFO, "(access)", 0, message, (), None)
         client = scope.get("client")
         record.fields = {
             "request_id": request_id,

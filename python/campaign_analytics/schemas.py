@@ -7,9 +7,10 @@ the schema cannot drift from what is sent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 # Definitions shared by several models (SPEC §3). Every rate and amount is rounded half-up on
 # the exact value; a zero denominator gives 0.0.
@@ -22,15 +23,15 @@ ROAS = (
 MONEY = "rounded half-up to 2 decimals; summed exactly before rounding. In the campaign's currency (the inputs' unit)."
 
 
-def _example(example: dict[str, object]) -> ConfigDict:
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
+def _example(example: Mapping[str, JsonValue]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [dict(example)]})
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-PERFORMANCE_TOTALS_EXAMPLE = {
+PERFORMANCE_TOTALS_EXAMPLE: dict[str, JsonValue] = {
     "total_impressions": 5000,
     "total_clicks": 212,
     "total_conversions": 21,
@@ -67,7 +68,7 @@ class CampaignPerformance(_Body):
     totals: CampaignTotals = Field(description="Totals and rates over every creator and day.")
 
 
-CREATOR_EXAMPLE = {
+CREATOR_EXAMPLE: dict[str, JsonValue] = {
     "campaign_id": "cmp-001",
     "creator_id": "crt-001",
     "creator_name": "Avery",
@@ -131,7 +132,7 @@ class ThresholdsUsed(_Body):
     min_roas: float = Field(description="A day's ROAS below this (not equal) is an alert.", examples=[2.5])
 
 
-ALERT_EXAMPLE = {
+ALERT_EXAMPLE: dict[str, JsonValue] = {
     "metric_date": "2026-01-03",
     "issues": ["ctr_below_threshold", "roas_below_threshold"],
     "ctr": 0.0263,

@@ -80,7 +80,7 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- connection ------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn annotates BaseTransport
         super().connection_made(transport)
         # the first request's clock runs from the connection: one that never sends a byte
         # is not held either
@@ -93,10 +93,10 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer = None
         super().connection_lost(exc)
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> None:
         if self._refused:  # the client has nothing more to send: no need to linger
             self.transport.close()
-        return super().eof_received()
+        super().eof_received()
 
     def data_received(self, data: bytes) -> None:
         # Same steps as uvicorn's own, except that a head over the limit is a 431, not a 400.

@@ -75,15 +75,34 @@ class Settings:
         )
 
     @classmethod
+    def for_build(
+        cls,
+        data_dir: Path | None = None,
+        *,
+        dataset: str | None = None,
+        rollup_dir: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """What the batch build needs: each argument given wins over its variable (DATA_DIR,
+        DATASET, ROLLUP_DIR), then `for_data` fills the defaults (the CLI's --data-dir etc.)."""
+        env = os.environ if environ is None else environ
+        folder = data_dir or (env.get("DATA_DIR") or "").strip()
+        if not folder:
+            raise ConfigError("DATA_DIR is not set: point it at a folder of input files (e.g. data/visible)")
+        return cls.for_data(
+            folder,
+            dataset=dataset or env.get("DATASET") or None,
+            rollup_dir=rollup_dir or env.get("ROLLUP_DIR") or None,
+        )
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        data_dir = env.get("DATA_DIR", "").strip()
-        if not data_dir:
-            raise ConfigError("DATA_DIR is not set: point it at a folder of input files (e.g. data/visible)")
+        paths = cls.for_build(environ=env)
         settings = cls.for_data(
-            data_dir,
-            dataset=env.get("DATASET") or None,
-            rollup_dir=env.get("ROLLUP_DIR") or None,
+            paths.data_dir,
+            dataset=paths.dataset,
+            rollup_dir=paths.rollup_dir,
             benchmark_fixtures_file=env.get("BENCHMARK_FIXTURES_FILE") or None,
             benchmark_api_base=env.get("BENCHMARK_API_BASE") or DEFAULT_BENCHMARK_API_BASE,
             benchmark_timeout_seconds=_positive_seconds(
@@ -93,7 +112,7 @@ class Settings:
                 "ROLLUP_CHECK_SECONDS", env.get("ROLLUP_CHECK_SECONDS"), DEFAULT_ROLLUP_CHECK_SECONDS
             ),
         )
-        return replace(settings, **operations_from_env(env))
+        return replace(settings, **operations_from_env(env))  # type: ignore[arg-type]  # keys are fields
 
 
 def operations_from_env(environ: Mapping[str, str] | None = None) -> dict[str, object]:
@@ -130,13 +149,6 @@ def port_from_env(environ: Mapping[str, str] | None = None) -> int:
     return int(raw)
 
 
-def data_dir_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
-    """DATA_DIR if set (the CLI's --data-dir default)."""
-    env = os.environ if environ is None else environ
-    value = (env.get("DATA_DIR") or "").strip()
-    return Path(value) if value else None
-
-
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = (env.get(name) or "").strip().lower()
     if raw in ("", "1", "true", "yes", "on"):
@@ -152,19 +164,6 @@ def _whole_seconds(raw: str | None) -> int:
     if not (raw.strip().isascii() and raw.strip().isdigit()):
         raise ConfigError(f"CACHE_MAX_AGE_SECONDS={raw!r} must be a whole number of seconds >= 0")
     return int(raw.strip())
-
-
-def dataset_from_env(data_dir: Path, environ: Mapping[str, str] | None = None) -> str:
-    """DATASET if set, else the name of the data folder."""
-    env = os.environ if environ is None else environ
-    return env.get("DATASET") or data_dir.resolve().name
-
-
-def rollup_dir_from_env(dataset: str, environ: Mapping[str, str] | None = None) -> Path:
-    """ROLLUP_DIR if set, else the default for `dataset` (used by the CLI's --out default)."""
-    env = os.environ if environ is None else environ
-    value = env.get("ROLLUP_DIR")
-    return Path(value) if value else default_rollup_dir(dataset)
 
 
 def _positive_seconds(name: str, raw: str | None, default: float) -> float:

@@ -25,11 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from campaign_analytics.errors import InvalidSourceData
-
-MICROS_PER_UNIT = 1_000_000
-_INT64_MAX = 2**63 - 1
 
 
 class Kind(enum.Enum):
@@ -119,9 +117,15 @@ class Sources:
         return InvalidSourceData(f"{path.name}: cannot be read: {exc}")
 
 
+def present(data_dir: Path, spec: TableSpec) -> list[Path]:
+    """The files of `spec` in `data_dir`: `<name>.csv` and/or `<name>.parquet` (SPEC §2 allows
+    either form; `locate` refuses both at once, the manifest fingerprints whatever is there)."""
+    return [p for p in (data_dir / f"{spec.name}.csv", data_dir / f"{spec.name}.parquet") if p.is_file()]
+
+
 def locate(data_dir: Path, spec: TableSpec) -> Path:
     """The one file that holds `spec`: `<name>.csv` or `<name>.parquet`, never both."""
-    found = [p for p in (data_dir / f"{spec.name}.csv", data_dir / f"{spec.name}.parquet") if p.is_file()]
+    found = present(data_dir, spec)
     if not found:
         raise InvalidSourceData(f"{data_dir}: missing input file {spec.name}.csv (or {spec.name}.parquet)")
     if len(found) == 2:
@@ -330,6 +334,7 @@ def _problem(column: Column, dtype: pl.DataType) -> pl.Expr:
     if column.kind is Kind.TEXT:
         return pl.lit(None, dtype=pl.String)
     blank = _blank(col, dtype)
+    chain: Then | ChainedThen
     if column.kind is Kind.OPTIONAL_MONEY:
         chain = pl.when(blank).then(pl.lit(None, dtype=pl.String))
     else:
