@@ -583,5 +583,6 @@ def test_openapi_documents_the_response_models(client: TestClient) -> None:
     assert [(p["name"], p["required"]) for p in paths["/creators/top"]["get"]["parameters"]] == [
         ("campaign_id", True),
         ("limit", False),
+        ("format", False),
     ]
     assert "422" in paths["/creators/top"]["get"]["responses"]  # limit and campaign_id are validated

@@ -178,6 +178,13 @@ _TOP_PARAMETERS = [
             "title": "Limit",
         },
     },
+    {
+        "name": "format",
+        "in": "query",
+        "required": False,
+        "description": "json (default) or csv: the creators as text/csv, a header row first (explorer.py)",
+        "schema": {"type": "string", "enum": ["json", "csv"], "default": "json", "title": "Format"},
+    },
 ]
 
 
