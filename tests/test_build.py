@@ -247,3 +247,20 @@ def test_cli_exits_1_when_the_output_cannot_be_written(tmp_path: Path) -> None:
     done = run_cli("build", "--data-dir", str(VISIBLE), "--out", str(blocker / "out"))
     assert done.returncode == 1
     assert "nothing was published" in done.stderr
+
+
+def test_the_sql_reads_the_same_money_as_decimals(tmp_path: Path) -> None:
+    spends = ["0.1", "2.675", "99.995", "0.000001", "9223372036854.775807"]
+    data = write_dataset(
+        tmp_path / "data",
+        metrics=[
+            ("2026-01-01", "cmp-1", "crt-1", 1, 1, 1, spend, "" if i % 2 else spend) for i, spend in enumerate(spends)
+        ],
+    )
+    sources = read_sources(data)
+    rows = sources.metric_rows.collect()
+    assert rows.schema["spend"] == rows.schema["revenue"] == pl.Decimal(38, 6)
+    assert [str(v) for v in rows["spend"]] == ["0.100000", "2.675000", "99.995000", "0.000001", "9223372036854.775807"]
+    micros = sources.metrics.collect()
+    assert rows["spend"].to_physical().to_list() == micros["spend_micros"].to_list()
+    assert rows["revenue"].to_physical().to_list() == micros["revenue_micros"].to_list()

@@ -247,7 +247,8 @@ def check_rollups(rollups: dict[str, pl.DataFrame], queries: dict[str, RollupSql
     """Refuse to publish rollups whose keys repeat or whose totals disagree with each other."""
     for name, sql in (queries or read_sql()).items():
         frame = rollups[name]
-        for what, columns in (("key ", sql.key), ("", sql.order)):
+        unique = {sql.key: "key ", sql.order: ""}  # one check when the order is the key
+        for columns, what in unique.items():
             if frame.select(pl.struct(columns).is_duplicated().any()).item():
                 raise BuildError(f"{name}: {what}({', '.join(columns)}) is not unique")
         if not frame.select(sql.order).equals(frame.select(sql.order).sort(sql.order)):
