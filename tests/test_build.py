@@ -153,6 +153,41 @@ def test_reconciliation_catches_rollups_that_disagree(tmp_path: Path) -> None:
         check_rollups(duplicated)
 
 
+def sql_copy(folder: Path, edit: dict[str, tuple[str, str]]) -> Path:
+    """The SQL files copied to `folder`, with one (old, new) text replacement in some of them."""
+    folder.mkdir()
+    for name in ROLLUPS:
+        text = (REPO / "sql" / f"{name}.sql").read_text()
+        if name in edit:
+            old, new = edit[name]
+            assert old in text
+            text = text.replace(old, new)
+        (folder / f"{name}.sql").write_text(text)
+    return folder
+
+
+def test_the_checked_key_is_the_one_in_the_sql_header(tmp_path: Path) -> None:
+    # claim that one creator row per campaign is the grain: the real rollup breaks that key
+    sql = sql_copy(tmp_path / "sql", {"top_creators": ("-- key:   campaign_id, creator_id", "-- key:   campaign_id")})
+    with pytest.raises(BuildError, match=r"top_creators: key \(campaign_id\) is not unique"):
+        build(VISIBLE, tmp_path / "out", sql_dir=sql)
+    assert not (tmp_path / "out" / "current").exists()
+
+
+def test_the_build_runs_only_the_text_above_the_marker(tmp_path: Path) -> None:
+    # below the marker: something polars SQL could never run (a placeholder); the build never sees it
+    sql = sql_copy(tmp_path / "sql", {"daily_anomalies": ("order by metric_date", "order by metric_date limit ?")})
+    published = build(VISIBLE, tmp_path / "out", sql_dir=sql).build
+    reference = build(VISIBLE, tmp_path / "reference").build
+    for name in ROLLUPS:
+        assert pl.read_parquet(published.rollup_path(name)).equals(pl.read_parquet(reference.rollup_path(name)))
+    moved = sql_copy(tmp_path / "sql-2", {"daily_anomalies": ("-- per-campaign select", "-- the per-campaign select")})
+    with pytest.raises(
+        BuildError, match=r"daily_anomalies\.sql: needs exactly one line starting '-- per-campaign select'"
+    ):
+        build(VISIBLE, tmp_path / "out-2", sql_dir=moved)
+
+
 def test_totals_too_large_for_64_bits_are_invalid_input(tmp_path: Path) -> None:
     big = str(2**63 - 1)
     data = write_dataset(
@@ -214,3 +249,20 @@ def test_cli_exits_1_when_the_output_cannot_be_written(tmp_path: Path) -> None:
     done = run_cli("build", "--data-dir", str(VISIBLE), "--out", str(blocker / "out"))
     assert done.returncode == 1
     assert "nothing was published" in done.stderr
+
+
+def test_the_sql_reads_the_same_money_as_decimals(tmp_path: Path) -> None:
+    spends = ["0.1", "2.675", "99.995", "0.000001", "9223372036854.775807"]
+    data = write_dataset(
+        tmp_path / "data",
+        metrics=[
+            ("2026-01-01", "cmp-1", "crt-1", 1, 1, 1, spend, "" if i % 2 else spend) for i, spend in enumerate(spends)
+        ],
+    )
+    sources = read_sources(data)
+    rows = sources.metric_rows.collect()
+    assert rows.schema["spend"] == rows.schema["revenue"] == pl.Decimal(38, 6)
+    assert [str(v) for v in rows["spend"]] == ["0.100000", "2.675000", "99.995000", "0.000001", "9223372036854.775807"]
+    micros = sources.metrics.collect()
+    assert rows["spend"].to_physical().to_list() == micros["spend_micros"].to_list()
+    assert rows["revenue"].to_physical().to_list() == micros["revenue_micros"].to_list()

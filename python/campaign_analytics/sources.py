@@ -7,7 +7,8 @@ polars expressions, so that a bad cell can be reported by file, line and column:
     campaign_daily_metrics.csv line 4, column impressions: '12x' is not a whole number
 
 Money is converted to exact integer micros (millionths): `spend` -> `spend_micros`,
-`revenue` -> `revenue_micros` (null when the cell is empty). No float ever holds money.
+`revenue` -> `revenue_micros` (null when the cell is empty). No float ever holds money. The SQL
+files read money as decimals, so `metric_rows` gives them the same cells as `Decimal(38, 6)`.
 
 The small tables are read and checked eagerly. The metrics table can be large, so
 `open_sources` only plans it: a lazy scan whose typed columns feed the SQL, and an `audit`
@@ -92,12 +93,14 @@ class Sources:
     """The input tables: campaigns and creators checked and typed, metrics planned lazily.
 
     `metrics` is typed but not yet trusted: collect `audit` with it and pass the row to
-    `check_audit`, which raises InvalidSourceData naming the first bad cell.
+    `check_audit`, which raises InvalidSourceData naming the first bad cell. `metric_rows` is
+    the same table as the SQL files read it: SPEC §2 column names, money as `Decimal(38, 6)`.
     """
 
     campaigns: pl.DataFrame
     creators: pl.DataFrame
     metrics: pl.LazyFrame
+    metric_rows: pl.LazyFrame
     audit: pl.LazyFrame
     files: dict[str, Path]
 
@@ -147,6 +150,7 @@ def open_sources(data_dir: Path) -> Sources:
         campaigns=read_table(files[CAMPAIGNS.name], CAMPAIGNS),
         creators=read_table(files[CREATORS.name], CREATORS),
         metrics=raw.select(_value(c, schema[c.name]) for c in columns),
+        metric_rows=raw.select(_sql_value(c, schema[c.name]) for c in columns),
         audit=raw.select(
             pl.len().alias("rows"),
             *(_valid(c, schema[c.name]).not_().sum().alias(c.name) for c in columns if c.kind is not Kind.TEXT),
@@ -383,12 +387,17 @@ def _valid(column: Column, dtype: pl.DataType) -> pl.Expr:
     return _blank(col, dtype) | ok if column.kind is Kind.OPTIONAL_MONEY else ok
 
 
-def _micros(col: pl.Expr) -> pl.Expr:
-    """Exact decimal (text or Decimal) -> integer millionths as Int64, null where it does not fit.
+def _decimal(col: pl.Expr) -> pl.Expr:
+    """Exact decimal (text or Decimal) -> Decimal(38, 6), null where it cannot be converted.
 
     Only meaningful where `_valid` holds: text with more than 6 places would be rounded here.
     """
-    return col.cast(pl.Decimal(38, 6), strict=False).to_physical().cast(pl.Int64, strict=False)
+    return col.cast(pl.Decimal(38, 6), strict=False)
+
+
+def _micros(col: pl.Expr) -> pl.Expr:
+    """Exact decimal (text or Decimal) -> integer millionths as Int64, null where it does not fit."""
+    return _decimal(col).to_physical().cast(pl.Int64, strict=False)
 
 
 def _value(column: Column, dtype: pl.DataType) -> pl.Expr:
@@ -402,8 +411,18 @@ def _value(column: Column, dtype: pl.DataType) -> pl.Expr:
         return col.cast(pl.Int64, strict=False)
     if column.kind is Kind.DATE:
         return col if dtype == pl.Date else col.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
-    text = pl.when(col == "").then(None).otherwise(col) if dtype == pl.String else col
-    return _micros(text).alias(column.output_name)
+    return _micros(_money_cell(col, dtype)).alias(column.output_name)
+
+
+def _sql_value(column: Column, dtype: pl.DataType) -> pl.Expr:
+    """`_value`, except that money stays a decimal under its own name (what the SQL reads)."""
+    if column.kind in (Kind.MONEY, Kind.OPTIONAL_MONEY):
+        return _decimal(_money_cell(pl.col(column.name), dtype)).alias(column.name)
+    return _value(column, dtype)
+
+
+def _money_cell(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    return pl.when(col == "").then(None).otherwise(col) if dtype == pl.String else col
 
 
 def _convert(raw: pl.DataFrame, spec: TableSpec, where: _Where) -> pl.DataFrame:
