@@ -75,6 +75,8 @@ daily_anomalies as (
         total_conversions,
         total_spend_micros,
         total_revenue_micros,
+        cast(cast((cast(total_spend_micros as hugeint) + 5000) // 10000 as decimal(38, 0)) / 100 as double) as total_spend,
+        cast(cast((cast(total_revenue_micros as hugeint) + 5000) // 10000 as decimal(38, 0)) / 100 as double) as total_revenue,
         case when total_impressions = 0 then 0.0 else cast(cast((20000 * cast(total_clicks as hugeint) + total_impressions) // (2 * cast(total_impressions as hugeint)) as decimal(38, 0)) / 10000 as double) end as ctr,
         case when total_spend_micros = 0 then 0.0 else cast(cast((20000 * cast(total_revenue_micros as hugeint) + total_spend_micros) // (2 * cast(total_spend_micros as hugeint)) as decimal(38, 0)) / 10000 as double) end as roas
     from day_totals
@@ -86,8 +88,8 @@ select
     total_impressions,
     total_clicks,
     total_conversions,
-    cast(cast((cast(total_spend_micros as hugeint) + 5000) // 10000 as decimal(38, 0)) / 100 as double) as total_spend,
-    cast(cast((cast(total_revenue_micros as hugeint) + 5000) // 10000 as decimal(38, 0)) / 100 as double) as total_revenue,
+    total_spend,
+    total_revenue,
     ctr,
     roas
 from daily_anomalies

@@ -66,9 +66,18 @@ def page(driver: Any) -> Iterator[Any]:
 
 
 def wait(driver: Any, condition: Any, message: str) -> Any:
+    """Until `condition` holds; an element the page re-rendered meanwhile (stale) is looked
+    up again on the next try instead of failing the test."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_SECONDS).until(lambda d: condition(d), message)
+    waiting = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
+    return waiting.until(lambda d: condition(d), message)
+
+
+def click(driver: Any, selector: str) -> None:
+    """Click the first element matching `selector`, found afresh if the page re-rendered it."""
+    wait(driver, lambda d: css(d, selector)[0].click() or True, f"cannot click {selector}")
 
 
 def css(driver: Any, selector: str) -> list[Any]:
@@ -137,17 +146,17 @@ def test_searching_spring_leaves_cmp_001(page: Any, live_url: str) -> None:
 def test_sorting_by_a_column_header(page: Any, live_url: str) -> None:
     open_page(page, live_url + "/")
     wait(page, lambda d: len(list_ids(d)) == 6, "the list never loaded")
-    css(page, 'button.sort-button[data-sort="roas"]')[0].click()  # numbers sort high to low first
+    click(page, 'button.sort-button[data-sort="roas"]')  # numbers sort high to low first
     order = ["cmp-001", "cmp-003", "cmp-004", "cmp-002", "cmp-005", "cmp-006"]
     wait(page, lambda d: list_ids(d) == order, "ROAS header did not sort by ROAS descending")
-    css(page, 'button.sort-button[data-sort="roas"]')[0].click()
+    click(page, 'button.sort-button[data-sort="roas"]')
     wait(page, lambda d: list_ids(d) == order[::-1], "a second click did not reverse the order")
 
 
 def test_cmp_002_chart_has_4_points_per_line_and_marks_2026_01_03(page: Any, live_url: str) -> None:
     open_page(page, live_url + "/")
     wait(page, lambda d: len(list_ids(d)) == 6, "the list never loaded")
-    css(page, '#campaign-rows tr[data-campaign="cmp-002"] a.campaign-link')[0].click()
+    click(page, '#campaign-rows tr[data-campaign="cmp-002"] a.campaign-link')
     wait(page, lambda d: len(css(d, 'figure[data-series="roas"] circle.point')) == 4, "the chart never drew")
     assert css(page, "#campaign-title")[0].text == "Holiday Push"
     for series, minimum in (("ctr", "0.03"), ("roas", "2.5")):
@@ -235,7 +244,7 @@ def test_usable_at_390_px(page: Any, live_url: str) -> None:
     assert page.execute_script("return window.innerWidth") == 390
     browser.full_page_screenshot(page, SCREENSHOTS / "list-390.png", 390)
     browser.resize(page, 390, 844)
-    css(page, '#campaign-rows tr[data-campaign="cmp-002"] a.campaign-link')[0].click()
+    click(page, '#campaign-rows tr[data-campaign="cmp-002"] a.campaign-link')
     wait(page, lambda d: len(css(d, 'figure[data-series="ctr"] circle.point')) == 4, "no chart at 390 px")
     assert not css(page, "#list-pane")[0].is_displayed()  # one column: the campaign replaces the list
     assert no_horizontal_scroll(page)
@@ -243,7 +252,7 @@ def test_usable_at_390_px(page: Any, live_url: str) -> None:
     assert 250 <= chart_width <= 390
     browser.full_page_screenshot(page, SCREENSHOTS / "campaign-390.png", 390)
     browser.resize(page, 390, 844)
-    css(page, "button.back")[0].click()
+    click(page, "button.back")
     wait(page, lambda d: css(d, "#list-pane")[0].is_displayed(), "the back button did not bring the list back")
     assert console_errors(page) == []
 

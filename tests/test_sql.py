@@ -257,6 +257,8 @@ def test_days_roll_up_all_creators_and_keep_date_order(tmp_path: Path) -> None:
             "total_conversions": 2,
             "total_spend_micros": 3_400_000,
             "total_revenue_micros": 1_700_000,
+            "total_spend": 3.4,
+            "total_revenue": 1.7,
             "ctr": 0.0313,  # 50/1600 = 0.03125: the half rounds up
             "roas": 0.5,
         },
@@ -268,6 +270,8 @@ def test_days_roll_up_all_creators_and_keep_date_order(tmp_path: Path) -> None:
             "total_conversions": 0,
             "total_spend_micros": 0,
             "total_revenue_micros": 0,
+            "total_spend": 0.0,
+            "total_revenue": 0.0,
             "ctr": 0.0,
             "roas": 0.0,
         },

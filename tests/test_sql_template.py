@@ -95,7 +95,7 @@ def test_every_rounding_expression_is_the_template(name: str) -> None:
     [
         ("campaign_performance", ["total_spend", "total_revenue", "ctr", "cvr", "roas"]),
         ("top_creators", ["total_spend", "ctr"]),
-        ("daily_anomalies", ["ctr", "roas", "total_spend", "total_revenue"]),
+        ("daily_anomalies", ["total_spend", "total_revenue", "ctr", "roas"]),
     ],
 )
 def test_every_rounded_column_comes_from_the_template(name: str, expected: list[str]) -> None:

@@ -264,6 +264,8 @@ def _check_sums_fit(audit: dict[str, int]) -> None:
 def check_rollups(rollups: dict[str, pl.DataFrame], queries: dict[str, RollupSql] | None = None) -> None:
     """Refuse to publish rollups whose keys repeat or whose totals disagree with each other."""
     for name, sql in (queries or read_sql()).items():
+        if sql.order != ROLLUP_ORDER[name]:  # what the service verifies and relies on (manifest.py)
+            raise BuildError(f"{sql.path.name}: '-- order:' is {sql.order}; the service reads {ROLLUP_ORDER[name]}")
         frame = rollups[name]
         unique = {sql.key: "key ", sql.order: ""}  # one check when the order is the key
         for columns, what in unique.items():

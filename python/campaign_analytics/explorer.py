@@ -18,9 +18,8 @@ added 15-20 us to every request of /livez, performance and top creators). `/crea
 stays api.py's route; when the query has `format`, that route hands over to
 `top_creators_export` in one line.
 
-Numbers are the API's: totals and rates as the rollups store them (already rounded by the SQL),
-and a day's money rounded half-up to cents from exact integer micros (`(micros + 5000) // 10000`
-cents, as campaign_performance.sql does), printed as the shortest float repr in JSON and CSV.
+Numbers are the API's: totals, money and rates as the rollups store them (rounded by the SQL
+files, the one place each is defined), printed as the shortest float repr in JSON and CSV.
 """
 
 from __future__ import annotations
@@ -80,8 +79,8 @@ DAY_SOURCE = (  # the daily_anomalies rollup's columns, in DayRow's order
     "total_impressions",
     "total_clicks",
     "total_conversions",
-    "total_spend_micros",
-    "total_revenue_micros",
+    "total_spend",
+    "total_revenue",
     "ctr",
     "roas",
 )
@@ -323,8 +322,8 @@ class DayRow(NamedTuple):
     impressions: int
     clicks: int
     conversions: int
-    spend_micros: int
-    revenue_micros: int
+    spend: float  # rounded to cents by daily_anomalies.sql, like every served number
+    revenue: float
     ctr: float
     roas: float
 
@@ -334,28 +333,22 @@ class DayRow(NamedTuple):
         return (
             f'{{"metric_date":"{self.metric_date}","total_impressions":{self.impressions},'
             f'"total_clicks":{self.clicks},"total_conversions":{self.conversions},'
-            f'"total_spend":{cents(self.spend_micros)!r},"total_revenue":{cents(self.revenue_micros)!r},'
+            f'"total_spend":{self.spend!r},"total_revenue":{self.revenue!r},'
             f'"ctr":{self.ctr!r},"roas":{self.roas!r}'
         )
 
     def values(self) -> tuple[str, int, int, int, float, float, float, float]:
-        """DAY_COLUMNS: money rounded half-up to cents from the exact micros."""
+        """DAY_COLUMNS, as the rollup has them."""
         return (
             self.metric_date,
             self.impressions,
             self.clicks,
             self.conversions,
-            cents(self.spend_micros),
-            cents(self.revenue_micros),
+            self.spend,
+            self.revenue,
             self.ctr,
             self.roas,
         )
-
-
-def cents(micros: int) -> float:
-    """Money half-up to 2 places. int / int is correctly rounded in Python, so the float is the
-    one nearest the decimal and prints as it (566340 / 100 -> 5663.4)."""
-    return (micros + 5000) // 10000 / 100
 
 
 def days_of(store: RollupStore, campaign_id: str) -> list[DayRow]:
