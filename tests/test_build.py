@@ -12,11 +12,11 @@ import polars as pl
 import pytest
 
 from campaign_analytics import build as build_module
-from campaign_analytics.build import build, check_rollups, run_sql
+from campaign_analytics.build import build, check_rollups
 from campaign_analytics.errors import BuildError, InvalidSourceData
 from campaign_analytics.manifest import ROLLUPS, find_published, is_current, sha256_file
-from campaign_analytics.sources import read_sources
 from tests.datasets import REPO, VISIBLE, copy_visible, write_dataset
+from tests.pipeline import read_sources, run_sql
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -19,9 +19,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaign_analytics.build import check_rollups, run_sql
-from campaign_analytics.sources import read_sources
+from campaign_analytics.build import check_rollups
 from tests.datasets import write_dataset
+from tests.pipeline import read_sources, run_sql
 from tests.standalone_sql import cents, connect, standalone
 
 CAMPAIGN_POOLS = [["c1", "c2", "c3"], ["1", "10", "9"]]

@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 
 from campaign_analytics.errors import InvalidSourceData
-from campaign_analytics.sources import METRICS, Column, Kind, _problem, _valid, read_sources
+from campaign_analytics.sources import METRICS, Column, Kind, _problem, _valid
 from tests.datasets import METRIC_COLUMNS, write_csv, write_dataset
+from tests.pipeline import read_sources
 
 GOOD = ("2026-01-01", "cmp-1", "crt-1", "10", "2", "1", "1.50", "3")
 

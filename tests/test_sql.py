@@ -9,9 +9,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from campaign_analytics.build import run_sql
-from campaign_analytics.sources import read_sources
 from tests.datasets import write_dataset
+from tests.pipeline import read_sources, run_sql
 
 D1, D2 = "2026-01-01", "2026-01-02"
 

@@ -94,7 +94,6 @@ REBUILD_AFTER_SECONDS = 5.0
 
 
 class BenchmarkSource(Protocol):
-    mode: str
 
     async def thresholds(self, campaign_id: str) -> Thresholds: ...
 
@@ -186,7 +185,6 @@ def _json_type(value: Any) -> str:
 
 
 class FixtureBenchmarks:
-    mode = "fixture"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -196,12 +194,9 @@ class FixtureBenchmarks:
         where = f"benchmark fixture {self.path}"
         try:
             stat = os.stat(self.path)
-        except OSError as exc:
-            raise BenchmarkUnavailable(f"{where}: cannot be read ({exc.strerror})") from None
-        key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
-        try:
+            key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            if self._cache is not None and self._cache[0] == key:
+                return self._cache[1]
             body = self.path.read_bytes()
         except OSError as exc:
             raise BenchmarkUnavailable(f"{where}: cannot be read ({exc.strerror})") from None
@@ -463,7 +458,6 @@ class HttpBenchmarks:
     by every client made from it, so it is never rebuilt.
     """
 
-    mode = "http"
 
     def __init__(
         self,

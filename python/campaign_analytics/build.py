@@ -1,7 +1,8 @@
 """The batch build: validated sources -> SQL -> checked rollups -> Parquet, published atomically.
 
-    read_sources(DATA_DIR)             sources.py: typed tables, or InvalidSourceData
-      -> run_sql()                     each SQL file's rollup CTE, all campaigns in one pass
+    open_sources(DATA_DIR)             sources.py: small tables checked, the metrics scan planned
+      -> compute()                     each SQL file's rollup CTE + the audit + data quality,
+                                       all campaigns in one streaming pass; bad cells raise here
       -> check_rollups()               unique keys; creators and days reconcile with the totals
       -> publish()                     new folder under builds/, manifest last, then swap `current`
 
@@ -243,11 +244,6 @@ def compute(sources: Sources, sql_dir: Path = SQL_DIR, queries: dict[str, Rollup
         data_quality={k: int(v) for k, v in quality.row(0, named=True).items()},
         metric_rows=int(audit_row["rows"]),
     )
-
-
-def run_sql(sources: Sources, sql_dir: Path = SQL_DIR) -> dict[str, pl.DataFrame]:
-    """The rollups alone (tests run each SQL file on a few rows this way)."""
-    return compute(sources, sql_dir).rollups
 
 
 def _check_sums_fit(audit: dict[str, int]) -> None:

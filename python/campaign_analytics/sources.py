@@ -161,17 +161,6 @@ def open_sources(data_dir: Path) -> Sources:
     )
 
 
-def read_sources(data_dir: Path) -> Sources:
-    """`open_sources`, with the metrics audit collected and checked (for small inputs and tests)."""
-    sources = open_sources(data_dir)
-    try:
-        audit = sources.audit.collect().row(0, named=True)
-    except pl.exceptions.PolarsError as exc:
-        raise sources.explain_scan_error(exc) from None
-    sources.check_audit(audit)
-    return sources
-
-
 def _summed(columns: Sequence[Column]) -> list[Column]:
     return [c for c in columns if c.kind in (Kind.COUNT, Kind.MONEY, Kind.OPTIONAL_MONEY)]
 

@@ -1,0 +1,31 @@
+"""The build's steps one at a time, for tests that look at a single step.
+
+Production runs them together inside `build.build()` (one streaming pass); these two helpers
+stop early so a test can check the typed sources or the rollups without publishing anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from campaign_analytics.build import compute
+from campaign_analytics.manifest import SQL_DIR
+from campaign_analytics.sources import Sources, open_sources
+
+
+def read_sources(data_dir: Path) -> Sources:
+    """`open_sources`, with the metrics audit collected and checked (raises InvalidSourceData)."""
+    sources = open_sources(data_dir)
+    try:
+        audit = sources.audit.collect().row(0, named=True)
+    except pl.exceptions.PolarsError as exc:
+        raise sources.explain_scan_error(exc) from None
+    sources.check_audit(audit)
+    return sources
+
+
+def run_sql(sources: Sources, sql_dir: Path = SQL_DIR) -> dict[str, pl.DataFrame]:
+    """The rollups alone, as the build computes them."""
+    return compute(sources, sql_dir).rollups
