@@ -94,7 +94,6 @@ REBUILD_AFTER_SECONDS = 5.0
 
 
 class BenchmarkSource(Protocol):
-
     async def thresholds(self, campaign_id: str) -> Thresholds: ...
 
     def pooled(self) -> contextlib.AbstractAsyncContextManager[None]:
@@ -185,7 +184,6 @@ def _json_type(value: Any) -> str:
 
 
 class FixtureBenchmarks:
-
     def __init__(self, path: Path) -> None:
         self.path = path
         self._cache: tuple[tuple[int, int, int], dict[str, Thresholds]] | None = None
@@ -457,7 +455,6 @@ class HttpBenchmarks:
     client every few seconds at most. A transport passed in (a test's MockTransport) is shared
     by every client made from it, so it is never rebuilt.
     """
-
 
     def __init__(
         self,

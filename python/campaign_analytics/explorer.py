@@ -46,6 +46,7 @@ from campaign_analytics.schemas import (
     CampaignList,
     ErrorDetail,
 )
+from campaign_analytics.store import CREATOR_FIELDS, PERFORMANCE_TOTALS
 
 if TYPE_CHECKING:
     from campaign_analytics.service import Service
@@ -53,37 +54,10 @@ if TYPE_CHECKING:
 
 STATIC = Path(__file__).with_name("static")
 
-TOTALS = (
-    "total_impressions",
-    "total_clicks",
-    "total_conversions",
-    "total_spend",
-    "total_revenue",
-    "ctr",
-    "cvr",
-    "roas",
-)
+TOTALS = PERFORMANCE_TOTALS
 CAMPAIGN_COLUMNS = ("campaign_id", "campaign_name", *TOTALS)
-CREATOR_COLUMNS = (
-    "campaign_id",
-    "creator_id",
-    "creator_name",
-    "total_impressions",
-    "total_clicks",
-    "total_conversions",
-    "total_spend",
-    "ctr",
-)
-DAY_SOURCE = (  # the daily_anomalies rollup's columns, in DayRow's order
-    "metric_date",
-    "total_impressions",
-    "total_clicks",
-    "total_conversions",
-    "total_spend",
-    "total_revenue",
-    "ctr",
-    "roas",
-)
+CREATOR_COLUMNS = CREATOR_FIELDS
+# the daily_anomalies.sql contract columns; the rollup holds them under the same names
 DAY_COLUMNS = (
     "metric_date",
     "total_impressions",
@@ -94,6 +68,7 @@ DAY_COLUMNS = (
     "ctr",
     "roas",
 )
+DAY_SOURCE = DAY_COLUMNS  # the rollup's columns, in DayRow's order
 
 Format = Literal["json", "csv"]
 # Every column a campaign can be ordered by, ascending or (with "-") descending.
