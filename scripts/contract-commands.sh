@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The contract's typical local commands (README "Manual commands"), run line by line as a new
 # user would, in a fresh copy of this checkout with a fresh venv (pip's cache is reused).
-# Only the port differs: a free one instead of 8080, so it never clashes with `make run`.
+# Each line is the README's; only the port differs (a free one instead of 8080, so it never
+# clashes with `make run`) and the server runs in the background so the tests can follow.
 # Called by .ci/run; exits non-zero when any line fails or the server does not answer.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,13 +19,13 @@ cd "$work"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 echo "contract commands: fresh venv in $work, server on port $port"
 
-python3 -m venv .venv
+python -m venv .venv
 # shellcheck disable=SC1091
 source .venv/bin/activate
-pip install --quiet -r python/requirements.txt
+pip install -r python/requirements.txt
 export DATA_DIR="$(pwd)/data/visible"
 export BENCHMARK_FIXTURES_FILE="$(pwd)/data/visible/benchmarks.json"
-PYTHONPATH=python uvicorn app:app --host 127.0.0.1 --port "$port" --log-level warning &
+PYTHONPATH=python uvicorn app:app --host 127.0.0.1 --port "$port" &
 server_pid=$!
 expected='{"campaign_id":"cmp-001","campaign_name":"Spring Launch","totals":{"total_impressions":5000,"total_clicks":212,"total_conversions":21,"total_spend":890.0,"total_revenue":3230.0,"ctr":0.0424,"cvr":0.0991,"roas":3.6292}}'
 answer=""

@@ -38,8 +38,12 @@ echo "docker-smoke: /campaigns/cmp-001/performance matches SPEC §4"
 
 headers=$(curl -fsS --max-time 5 -o /dev/null -D - "$BASE/campaigns/cmp-001/performance") || fail "no headers"
 case "$headers" in *[Ee][Tt]ag:*) ;; *) fail "no ETag: $headers" ;; esac
-curl -fsS --max-time 5 "$BASE/metrics" | grep -q '^campaign_analytics_build_info{' || fail "/metrics has no build_info"
-podman logs "$NAME" 2>&1 | grep -q 'campaign_analytics.access: GET /campaigns/cmp-001/performance 200' \
+# Each output is read whole before grep looks at it: `producer | grep -q` under pipefail fails
+# now and then, when grep stops at its match and the producer dies of SIGPIPE (141).
+metrics=$(curl -fsS --max-time 5 "$BASE/metrics") || fail "/metrics did not answer"
+grep -q '^campaign_analytics_build_info{' <<<"$metrics" || fail "/metrics has no build_info"
+logs=$(podman logs "$NAME" 2>&1) || fail "podman logs failed"
+grep -q 'campaign_analytics.access: GET /campaigns/cmp-001/performance 200' <<<"$logs" \
   || fail "no access log line in the container's log"
 echo "docker-smoke: ETag, /metrics and the access log are there"
 
