@@ -66,14 +66,16 @@ def test_a_publish_is_picked_up_with_no_failed_request(tmp_path: Path) -> None:
     with serve(app) as base, concurrent.futures.ThreadPoolExecutor(4) as pool:
         workers = [pool.submit(hammer, base) for _ in range(4)]
         published = [first]
-        for clicks in (1000, 2000):
-            time.sleep(0.3)
-            add_clicks(data, clicks)
-            published.append(build(data, tmp_path / "rollups").build)
-        newest = published[-1]
-        wait_for(lambda: seen and seen[-1][1] == newest.build_id)
-        time.sleep(0.2)
-        stop.set()
+        try:
+            for clicks in (1000, 2000):
+                time.sleep(0.3)
+                add_clicks(data, clicks)
+                published.append(build(data, tmp_path / "rollups").build)
+            newest = published[-1]
+            wait_for(lambda: seen and seen[-1][1] == newest.build_id)
+            time.sleep(0.2)
+        finally:  # the hammering threads stop whether or not the new build was seen
+            stop.set()
         for worker in workers:
             worker.result()
     assert [s for s in seen if s[0] != 200] == []
