@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from campaign_analytics import explorer
@@ -633,3 +635,50 @@ def test_openapi_documents_the_new_endpoints(client: TestClient) -> None:
 def test_models_describe_the_bodies() -> None:
     assert list(CampaignList.model_fields) == ["total", "limit", "offset", "campaigns"]
     assert CampaignList.model_fields["campaigns"].annotation == list[CampaignPerformance]
+
+
+# --- search: the bigram index answers exactly like a scan -----------------------------------
+
+
+def _prepared_for(ids: list[str], names: list[str | None]) -> explorer.Prepared:
+    import polars as pl
+
+    zeros = {c: [0] * len(ids) for c in ("total_impressions", "total_clicks", "total_conversions")}
+    floats = {c: [0.0] * len(ids) for c in ("total_spend", "total_revenue", "ctr", "cvr", "roas")}
+    performance = pl.DataFrame({"campaign_id": ids, "campaign_name": names, **zeros, **floats})
+    days = pl.DataFrame(
+        {"campaign_id": [], "metric_date": [], **{c: [] for c in explorer.DAY_COLUMNS[1:]}},
+        schema={
+            "campaign_id": pl.String,
+            "metric_date": pl.Date,
+            **dict.fromkeys(explorer.DAY_COLUMNS[1:], pl.Float64),
+        },
+    )
+    return explorer.Prepared(
+        {
+            "campaign_performance": performance,
+            "top_creators": performance.select("campaign_id"),
+            "daily_anomalies": days,
+        }
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names=st.lists(st.text(alphabet="ab1 É-", max_size=8) | st.none(), min_size=1, max_size=30),
+    needles=st.lists(st.text(alphabet="ab1 é-", min_size=1, max_size=6), min_size=1, max_size=8),
+)
+def test_search_masks_equal_a_plain_substring_scan(names: list[str | None], needles: list[str]) -> None:
+    ids = [f"c{i:03d}" for i in range(len(names))]
+    prepared = _prepared_for(ids, names)
+    for needle in needles:  # in sequence: masks made for one needle serve the next
+        expected = [needle in f"{i}\x00{(n or '').lower()}" for i, n in zip(ids, names, strict=True)]
+        assert prepared.matching(needle.lower()).to_list() == expected, needle
+
+
+def test_a_needle_is_more_than_its_bigrams() -> None:
+    # "baab" holds both bigrams of "aba" ("ab", "ba") but not "aba" itself
+    prepared = _prepared_for(["c1", "c2", "c3"], ["baab", "Xaba", None])
+    assert prepared.matching("aba").to_list() == [False, True, False]
+    assert prepared.matching("ab").to_list() == [True, True, False]
+    assert prepared.matching("zz").to_list() == [False, False, False]
