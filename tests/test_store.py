@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -124,3 +125,15 @@ def test_every_body_is_ready_at_load_and_costs_the_gc_nothing(tmp_path: Path) ->
     store.anomalies("c150", Thresholds(Decimal("0.5"), Decimal("1")))
     gc.collect()
     assert len(gc.get_objects()) - before - added < 10
+
+
+def test_the_verified_loader_refuses_a_missing_column_too(published: Path) -> None:
+    """A rollup that verifies (its sha256 and rows rewritten to match) but lacks a column the
+    bodies need is a RollupUnavailable, which the service treats as a refused build."""
+    path = published / "daily_anomalies.parquet"
+    pl.read_parquet(path).drop("roas").write_parquet(path)
+    manifest = json.loads((published / "manifest.json").read_text())
+    manifest["outputs"]["daily_anomalies"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (published / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RollupUnavailable, match=r"daily_anomalies\.parquet lacks column\(s\) roas"):
+        RollupStore.verified(find_published(published.parents[1]))  # type: ignore[arg-type]

@@ -2,10 +2,12 @@
 
     Service.start(settings, benchmarks)
         ROLLUP_DIR/current is rebuilt first (the batch build, in a child process) when it is
-        missing, stale for DATA_DIR and the SQL, or damaged; then the newest build that
-        verifies (manifest.choose_build: schema, sha256 of every output, row counts, key
-        order) is loaded. A build that fails is not served: the previous verified one is,
-        with a WARNING, and /health names the build that was refused and why.
+        missing or stale for DATA_DIR and the SQL (fingerprints in the manifest); then the
+        newest build that verifies (manifest.choose_build: schema, sha256 of every output, row
+        counts, key order) is loaded, each file read and hashed once. A `current` that fails
+        verification there is rebuilt too, and the loading done again. A build that fails is
+        not served: the previous verified one is, with a WARNING, and /health names the build
+        that was refused and why.
     service.rollups()
         the store a request answers from. At most every `rollup_check_seconds` (default 1 s)
         a request also reads where `current` points (one readlink); when that changed, a
@@ -39,18 +41,12 @@ from campaign_analytics.manifest import (
     Rejected,
     choose_build,
     find_published,
-    read_verified,
-    rebuild_reason,
+    is_current,
 )
 from campaign_analytics.settings import Settings
 from campaign_analytics.store import RollupStore
 
 log = logging.getLogger("campaign_analytics")
-
-
-def load_store(build: PublishedBuild) -> RollupStore:
-    """A verified build, ready to serve (raises BuildCorrupt / RollupUnavailable otherwise)."""
-    return RollupStore(build, read_verified(build))
 
 
 class Service:
@@ -71,9 +67,16 @@ class Service:
     @classmethod
     def start(cls, settings: Settings, benchmarks: BenchmarkSource) -> Service:
         service = cls(settings, benchmarks)
-        service._rebuild_if_needed()
+        rebuilt = service._rebuild_if_stale()
         service._seen = service._current_target()
-        service._adopt(choose_build(settings.rollup_dir, load_store))
+        choice = choose_build(settings.rollup_dir, RollupStore.verified)
+        if not rebuilt and choice.current_rejected is not None:
+            # `current` is damaged: rebuild it from DATA_DIR rather than serve an older build
+            log.info("building the rollups of %s first: %s", settings.data_dir, choice.current_rejected.reason)
+            service._build()
+            service._seen = service._current_target()
+            choice = choose_build(settings.rollup_dir, RollupStore.verified)
+        service._adopt(choice)
         return service
 
     def rollups(self) -> RollupStore:
@@ -86,16 +89,17 @@ class Service:
 
     # --- start-up ---------------------------------------------------------------------------
 
-    def _rebuild_if_needed(self) -> None:
+    def _rebuild_if_stale(self) -> bool:
+        """Build first when nothing is published or `current` answers for other inputs or SQL
+        (fingerprints only; whether its files are whole is checked once, when it is loaded)."""
         settings = self.settings
         published = find_published(settings.rollup_dir)
-        reason = rebuild_reason(published, settings.data_dir)
-        if reason is None:
-            return
-        if published is not None and "other inputs" in reason:
+        if published is not None and is_current(published, settings.data_dir):
+            return False
+        if published is not None:
             dataset = published.manifest.get("dataset", "?")
             log.warning(
-                "ROLLUP_DIR %s serves build %s of dataset %r, made from other inputs than DATA_DIR %s: "
+                "ROLLUP_DIR %s serves build %s of dataset %r, made from other inputs or SQL than DATA_DIR %s: "
                 "building DATA_DIR over it (the older build stays in builds/ until the next publish prunes it)",
                 settings.rollup_dir,
                 published.build_id,
@@ -103,8 +107,12 @@ class Service:
                 settings.data_dir,
             )
         else:
-            log.info("building the rollups of %s first: %s", settings.data_dir, reason)
-        problem = build_in_child(settings)
+            log.info("building the rollups of %s first: nothing is published", settings.data_dir)
+        self._build()
+        return True
+
+    def _build(self) -> None:
+        problem = build_in_child(self.settings)
         if problem is not None:
             log.error("start-up build failed: %s", problem)
             self.load_error = problem
@@ -128,7 +136,7 @@ class Service:
     def _pick_up(self, target: str) -> None:
         try:
             log.info("ROLLUP_DIR/current now points at %s: loading it", target)
-            self._adopt(choose_build(self.settings.rollup_dir, load_store))
+            self._adopt(choose_build(self.settings.rollup_dir, RollupStore.verified))
         except Exception:  # a background thread has no caller to tell; keep serving what we have
             log.exception("picking up the build at %s failed; still serving %s", target, self._served_id())
         finally:

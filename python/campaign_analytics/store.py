@@ -34,7 +34,7 @@ import polars as pl
 
 from campaign_analytics.anomalies import ISSUE_LISTS, DayColumns, Thresholds, alert_issues
 from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
-from campaign_analytics.manifest import ROLLUPS, PublishedBuild
+from campaign_analytics.manifest import ROLLUPS, PublishedBuild, read_verified
 
 PERFORMANCE_TOTALS = (
     "total_impressions",
@@ -76,6 +76,13 @@ class RollupStore:
     """The frames of one build and every body prepared from them (see the module docstring)."""
 
     def __init__(self, build: PublishedBuild, frames: dict[str, pl.DataFrame]) -> None:
+        """Prepare `frames` (however they were read) for serving; RollupUnavailable when a
+        rollup lacks a column the bodies are made of."""
+        for name, frame in frames.items():
+            missing = [c for c in REQUIRED_COLUMNS[name] if c not in frame.columns]
+            if missing:
+                file = build.rollup_path(name).name
+                raise RollupUnavailable(f"build {build.build_id}: {file} lacks column(s) {', '.join(missing)}")
         self.build = build
         self.build_id = build.build_id
         self.build_id_header = self.build_id.encode("latin-1")  # sent with every read response
@@ -112,18 +119,21 @@ class RollupStore:
         self._last_anomalies: dict[int, tuple[Decimal, Decimal, bytes]] = {}
 
     @classmethod
+    def verified(cls, build: PublishedBuild) -> RollupStore:
+        """The build's rollups, read once and trusted only after they verify (manifest, sha256,
+        rows, key order: manifest.read_verified), then prepared. What the service loads."""
+        return cls(build, read_verified(build))
+
+    @classmethod
     def load(cls, build: PublishedBuild) -> RollupStore:
+        """The build's rollups as they are on disk, unverified (tests of the store itself)."""
         frames = {}
         for name in ROLLUPS:
             path = build.rollup_path(name)
             try:
-                frame = pl.read_parquet(path)
+                frames[name] = pl.read_parquet(path)
             except (OSError, pl.exceptions.PolarsError) as exc:
                 raise RollupUnavailable(f"build {build.build_id}: cannot read {path.name}: {exc}") from None
-            missing = [c for c in REQUIRED_COLUMNS[name] if c not in frame.columns]
-            if missing:
-                raise RollupUnavailable(f"build {build.build_id}: {path.name} lacks column(s) {', '.join(missing)}")
-            frames[name] = frame
         return cls(build, frames)
 
     def __len__(self) -> int:
