@@ -94,25 +94,18 @@ CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
 class Prepared:
     """Derived from one build's frames; never changes while that build is served.
 
-    Campaigns are kept in campaign_id order with, per campaign, its JSON body (and, from the
-    first CSV request, its CSV line) as Python strings, so a page is a list of positions. The
+    Campaigns are kept in the campaign_performance frame's order (campaign_id, as the build
+    writes and the service verifies it), so a position here is the store's too: a page is a
+    list of positions, its JSON bodies the store's (`performance_at`) and, from the first CSV
+    request, its CSV lines kept here as Python strings. The
     order of every sort key is made the first time that key is asked for (an arg-sort of the
     campaigns, once per build), so an unfiltered page costs O(limit) and a search one
     vectorised substring pass over the ids and names.
     """
 
     def __init__(self, frames: dict[str, pl.DataFrame]) -> None:
-        campaigns = (
-            frames["campaign_performance"]
-            .select(CAMPAIGN_COLUMNS)
-            .sort("campaign_id")
-            .with_columns(
-                # the same body as GET /campaigns/{id}/performance (store.py encodes it the same way)
-                body=pl.struct("campaign_id", "campaign_name", pl.struct(TOTALS).alias("totals")).struct.json_encode()
-            )
-        )
-        self.campaigns = campaigns.drop("body")
-        self.bodies: list[str] = campaigns["body"].to_list()
+        campaigns = frames["campaign_performance"].select(CAMPAIGN_COLUMNS)
+        self.campaigns = campaigns
         self.id_lower = campaigns["campaign_id"].str.to_lowercase()
         self.name_lower = campaigns["campaign_name"].fill_null("").str.to_lowercase()
         # one string per campaign to search: a needle without the separator cannot span both
@@ -120,8 +113,6 @@ class Prepared:
         self._csv_lines: list[str] | None = None
         self._orders: dict[str, pl.Series] = {}
         self._masks: dict[str, pl.Series] = {}  # needle of 1-2 characters -> which campaigns hold it
-        self.creator_rows = _row_ranges(frames["top_creators"])  # campaign_id -> (first row, rows)
-        self.day_rows = _row_ranges(frames["daily_anomalies"])
         self.days = frames["daily_anomalies"].select(DAY_SOURCE)  # the columns a DayRow is made of
 
     def order(self, sort: str) -> pl.Series:
@@ -198,13 +189,6 @@ def prepared(store: RollupStore) -> Prepared:
     return found
 
 
-def _row_ranges(frame: pl.DataFrame) -> dict[str, tuple[int, int]]:
-    """campaign_id -> (first row, rows); the build writes every rollup in key order."""
-    runs = frame.select(pl.col("campaign_id").rle()).unnest("campaign_id")
-    starts = (runs["len"].cum_sum() - runs["len"]).to_list()
-    return dict(zip(runs["value"].to_list(), zip(starts, runs["len"].to_list(), strict=True), strict=True))
-
-
 def _service(request: Request) -> Service:
     from campaign_analytics.api import service_of  # api.py imports this module: import at call time
 
@@ -269,8 +253,7 @@ def top_creators_export(request: Request, campaign_id: str, limit: int) -> Respo
     store = _service(request).rollups()
     if fmt == "json":
         return _json(store.top_creators(campaign_id, limit), store)
-    store.position(campaign_id)  # 404 for an unknown campaign
-    start, length = prepared(store).creator_rows.get(campaign_id, (0, 0))
+    start, length = store.creator_rows(campaign_id)  # 404 for an unknown campaign
     part = store.frames["top_creators"].slice(start, min(length, limit)).select(CREATOR_COLUMNS)
     return _csv(CREATOR_COLUMNS, csv_lines(part.iter_rows()), store, f"{campaign_id}-top-creators.csv")
 
@@ -313,8 +296,8 @@ async def list_campaigns(
         return _csv(
             CAMPAIGN_COLUMNS, [lines[i] for i in positions], store, "campaigns.csv", {"X-Total-Count": str(total)}
         )
-    bodies = ",".join([ready.bodies[i] for i in positions])
-    return _json(f'{{"total":{total},"limit":{limit},"offset":{offset},"campaigns":[{bodies}]}}', store)
+    bodies = b",".join([store.performance_at(i) for i in positions])
+    return _json(b'{"total":%d,"limit":%d,"offset":%d,"campaigns":[%s]}' % (total, limit, offset, bodies), store)
 
 
 # --- /campaigns/{id}/daily ----------------------------------------------------------------------
@@ -357,9 +340,8 @@ class DayRow(NamedTuple):
 
 
 def days_of(store: RollupStore, campaign_id: str) -> list[DayRow]:
-    ready = prepared(store)
-    start, length = ready.day_rows.get(campaign_id, (0, 0))
-    return [DayRow(day.isoformat(), *rest) for day, *rest in ready.days.slice(start, length).iter_rows()]
+    start, length = store.day_rows(campaign_id)
+    return [DayRow(day.isoformat(), *rest) for day, *rest in prepared(store).days.slice(start, length).iter_rows()]
 
 
 @router.get(

@@ -147,8 +147,21 @@ class RollupStore:
             raise CampaignNotFound(campaign_id) from None
 
     def performance(self, campaign_id: str) -> bytes:
-        c = self.position(campaign_id)
+        return self.performance_at(self.position(campaign_id))
+
+    def performance_at(self, c: int) -> bytes:
+        """The performance body of the campaign in row `c` of the campaign_performance frame."""
         return self._perf_blob[self._perf_at[c] : self._perf_at[c + 1]]
+
+    def creator_rows(self, campaign_id: str) -> tuple[int, int]:
+        """(first row, rows) of the campaign in the top_creators frame, best first."""
+        c = self.position(campaign_id)
+        return self._creator_first[c], self._creator_count[c]
+
+    def day_rows(self, campaign_id: str) -> tuple[int, int]:
+        """(first row, rows) of the campaign in the daily_anomalies frame, by date."""
+        c = self.position(campaign_id)
+        return self._day_first[c], self._day_count[c]
 
     def top_creators(self, campaign_id: str, limit: int) -> bytes:
         c = self.position(campaign_id)
