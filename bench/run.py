@@ -245,27 +245,27 @@ def bench_http_stub(
     name: str, stub_app: str, base_env: dict[str, str], ids: Path, count: int, seconds: float
 ) -> dict[str, Any]:
     """`name` and that server's /livez, with thresholds from the stub app `stub_app`."""
-    stub_port = free_port()
+    with (
+        stub_service(stub_app) as stub_url,
+        server("app:app", {**base_env, "BENCHMARK_API_BASE": stub_url}) as (url, _),
+    ):
+        patterns = {"livez": "/livez", name: "/campaigns/{id}/anomalies"}
+        load(url, patterns[name], ids, 2)
+        return rounds(url, list(patterns), patterns, ids, count, seconds)
+
+
+@contextlib.contextmanager
+def stub_service(stub_app: str = "app") -> Iterator[str]:
+    """The benchmark stub `bench.stub_benchmarks:<stub_app>` on the load generator's core;
+    yields its base URL."""
+    port = free_port()
+    quiet = ["--no-access-log", "--log-level", "warning"]
     stub = subprocess.Popen(
-        [
-            *LOAD_CORE,
-            str(BIN / "uvicorn"),
-            f"bench.stub_benchmarks:{stub_app}",
-            "--port",
-            str(stub_port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
+        [*LOAD_CORE, str(BIN / "uvicorn"), f"bench.stub_benchmarks:{stub_app}", "--port", str(port), *quiet], cwd=ROOT
     )
     try:
-        wait_until_up(f"http://127.0.0.1:{stub_port}/health", stub)
-        http_env = {**base_env, "BENCHMARK_API_BASE": f"http://127.0.0.1:{stub_port}"}
-        with server("app:app", http_env) as (url, _):
-            patterns = {"livez": "/livez", name: "/campaigns/{id}/anomalies"}
-            load(url, patterns[name], ids, 2)
-            return rounds(url, list(patterns), patterns, ids, count, seconds)
+        wait_until_up(f"http://127.0.0.1:{port}/health", stub)
+        yield f"http://127.0.0.1:{port}"
     finally:
         stub.terminate()
         stub.wait(timeout=10)
@@ -319,19 +319,8 @@ def bench_cold(fixture_env: dict[str, str], base_env: dict[str, str], ids: Path,
     for name, pattern in ENDPOINTS.items():
         with server("app:app", fixture_env) as (url, _):
             cold[name] = load(url, pattern, ids, seconds)
-    stub_port = free_port()
-    stub = subprocess.Popen(
-        [*LOAD_CORE, str(BIN / "uvicorn"), "bench.stub_benchmarks:app", "--port", str(stub_port), "--no-access-log"],
-        cwd=ROOT,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_up(f"http://127.0.0.1:{stub_port}/health", stub)
-        with server("app:app", {**base_env, "BENCHMARK_API_BASE": f"http://127.0.0.1:{stub_port}"}) as (url, _):
-            cold["anomalies (HTTP stub)"] = load(url, "/campaigns/{id}/anomalies", ids, seconds)
-    finally:
-        stub.terminate()
-        stub.wait(timeout=10)
+    with stub_service() as stub_url, server("app:app", {**base_env, "BENCHMARK_API_BASE": stub_url}) as (url, _):
+        cold["anomalies (HTTP stub)"] = load(url, "/campaigns/{id}/anomalies", ids, seconds)
     return cold
 
 
