@@ -131,14 +131,10 @@ def find_published(rollup_dir: Path) -> PublishedBuild | None:
     link = rollup_dir / CURRENT_LINK
     if not link.exists():
         return None
-    path = link.resolve()
-    try:
-        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    build = PublishedBuild.read(link.resolve())
+    if build.problem is not None or build.manifest.get("schema_version") != SCHEMA_VERSION:
         return None
-    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
-        return None
-    return PublishedBuild(path, manifest)
+    return build
 
 
 def is_current(build: PublishedBuild, data_dir: Path, sql_dir: Path = SQL_DIR) -> bool:
