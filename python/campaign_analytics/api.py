@@ -35,7 +35,7 @@ from campaign_analytics.schemas import (
     Liveness,
     TopCreators,
 )
-from campaign_analytics.service import Service
+from campaign_analytics.service import Service, service_of
 from campaign_analytics.settings import Settings
 from campaign_analytics.store import RollupStore
 from campaign_analytics.web import install_http, printable  # ops (issue 11)
@@ -114,11 +114,6 @@ async def _domain_error(request: Request, exc: CampaignAnalyticsError) -> JSONRe
 # documents them), bodies are bytes the store prepared, and /creators/top reads its query
 # itself: canonical values take a fast path, anything else is validated by the same pydantic
 # rules FastAPI would apply and fails with FastAPI's own 422.
-
-
-def service_of(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
 
 
 def prepared(body: bytes, build_id: bytes) -> Response:

@@ -6,7 +6,7 @@
     GET /campaigns/{id}/daily           a campaign's days; with_thresholds=true adds thresholds + issues
     GET /creators/top?format=csv        api.py's route hands requests with `format` to this module
 
-Everything is read from the loaded build (`service_of(request).rollups()`). What a request
+Everything is read from the loaded build (`service.service_of(request).rollups()`). What a request
 needs that depends only on the build (the campaigns with their JSON bodies, CSV lines, search
 text and sort orders, each campaign's row range in the other two rollups) is prepared the first
 time it is asked for and kept per `RollupStore` in a weak dictionary, so a newer build loaded at run time
@@ -31,7 +31,7 @@ import re
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import polars as pl
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -46,11 +46,8 @@ from campaign_analytics.schemas import (
     CampaignList,
     ErrorDetail,
 )
-from campaign_analytics.store import CREATOR_FIELDS, PERFORMANCE_TOTALS
-
-if TYPE_CHECKING:
-    from campaign_analytics.service import Service
-    from campaign_analytics.store import RollupStore
+from campaign_analytics.service import service_of
+from campaign_analytics.store import CREATOR_FIELDS, PERFORMANCE_TOTALS, RollupStore
 
 STATIC = Path(__file__).with_name("static")
 
@@ -189,12 +186,6 @@ def prepared(store: RollupStore) -> Prepared:
     return found
 
 
-def _service(request: Request) -> Service:
-    from campaign_analytics.api import service_of  # api.py imports this module: import at call time
-
-    return service_of(request)
-
-
 # --- responses --------------------------------------------------------------------------------
 
 
@@ -250,7 +241,7 @@ def top_creators_export(request: Request, campaign_id: str, limit: int) -> Respo
     `limit` (its own 422s) and hands over with one line. `format=json` is the route's usual
     body; `csv` the same creators, one row each, best first; anything else is FastAPI's 422."""
     fmt = _format_of(request)
-    store = _service(request).rollups()
+    store = service_of(request).rollups()
     if fmt == "json":
         return _json(store.top_creators(campaign_id, limit), store)
     start, length = store.creator_rows(campaign_id)  # 404 for an unknown campaign
@@ -288,7 +279,7 @@ async def list_campaigns(
 ) -> Response:
     """Every campaign with its totals (each entry is its performance body), searched, sorted
     and paged. `total` counts the campaigns that match `q`; the next page is `offset + limit`."""
-    store = _service(request).rollups()
+    store = service_of(request).rollups()
     ready = prepared(store)
     total, positions = ready.page(q, sort, offset, limit)
     if fmt == "csv":
@@ -363,7 +354,7 @@ async def campaign_daily(
 ) -> Response:
     """Every day of a campaign with metrics, by date: totals, CTR and ROAS. A campaign with no
     metrics has no days. With thresholds, `issues` lists the rules a day breaks (SPEC §4)."""
-    service = _service(request)
+    service = service_of(request)
     store = service.rollups()
     store.position(campaign_id)  # unknown campaign: 404 before the benchmark service is called
     days = days_of(store, campaign_id)

@@ -30,6 +30,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from campaign_analytics import metrics
 from campaign_analytics.benchmarks import BenchmarkSource
@@ -45,6 +46,9 @@ from campaign_analytics.manifest import (
 )
 from campaign_analytics.settings import Settings
 from campaign_analytics.store import RollupStore
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 log = logging.getLogger("campaign_analytics")
 
@@ -214,3 +218,9 @@ def build_in_child(settings: Settings) -> str | None:
         return (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
     log.info("%s", done.stdout.strip())
     return None
+
+
+def service_of(request: Request) -> Service:
+    """The service an app made at `create_app()` (kept in `app.state`): what every route asks."""
+    service: Service = request.app.state.service
+    return service
