@@ -47,10 +47,11 @@ serve: build  ## like run, through `campaign-analytics serve` (LOG_FORMAT, WORKE
 test: lint  ## lint, then every test (golden rollups and the browser included), with a coverage floor
 	$(BIN)/python -m pytest -q --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
-lint: setup  ## ruff lint and format check, mypy --strict over python/
+lint: setup  ## ruff lint and format check, mypy --strict over python/, the import layering (lint-imports)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 golden: setup  ## rewrite tests/golden/visible/*.csv from a fresh build (review the diff!)
 	$(BIN)/python -m tests.golden --write

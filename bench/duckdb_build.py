@@ -2,10 +2,10 @@
 
     python -m bench.duckdb_build DATA_DIR OUT_DIR
 
-Makes the three views SPEC §3a describes (`campaigns`, `creators`, `campaign_daily_metrics`)
+Makes the three views docs/contract.md §3a describes (`campaigns`, `creators`, `campaign_daily_metrics`)
 over the raw files (CSV as read_csv_auto types it, or Parquet), runs each file's all-campaign
 query exactly as the build does (the text above its per-campaign marker, then
-`select * from <rollup>`, from `campaign_analytics.build.read_sql`), and writes the result as
+`select * from <rollup>`, from `campaign_analytics.build.pipeline.read_sql`), and writes the result as
 Parquet in the build's row order. It validates nothing: it is a speed reference only.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from campaign_analytics.build import read_sql
+from campaign_analytics.build.sql import read_sql
 
 
 def source(data: Path, table: str) -> str:

@@ -85,7 +85,7 @@ def in_process(folder: Path, rollups: Path, plan: dict[str, tuple[str, list[str]
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     from fastapi.testclient import TestClient
 
-    from campaign_analytics.api import create_app
+    from campaign_analytics.serve.app import create_app
     from campaign_analytics.settings import Settings
 
     settings = Settings.for_data(folder, rollup_dir=rollups, benchmark_fixtures_file=folder / "benchmarks.json")

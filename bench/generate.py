@@ -1,4 +1,4 @@
-"""Seeded generator of SPEC §2 input files at a chosen scale, as CSV or Parquet.
+"""Seeded generator of docs/contract.md §2 input files at a chosen scale, as CSV or Parquet.
 
     python -m bench.generate --rows 1000000 --out bench/out/data/M-csv --format csv --seed 7
 

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from campaign_analytics import api, logs, web
-from campaign_analytics.build import build
+from campaign_analytics.build.pipeline import build
+from campaign_analytics.http import install as web
+from campaign_analytics.http import logs
+from campaign_analytics.serve import app as api
 from campaign_analytics.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +116,7 @@ def main() -> None:
     log_file = work / "access.log"
     base = Settings.for_data(data, rollup_dir=work / "rollups", benchmark_fixtures_file=data / "benchmarks.json")
     cases = [
-        ("no HTTP layer (before issue 11)", False, {}),
+        ("no HTTP layer (no access log or metrics)", False, {}),
         ("layer, log and metrics off", True, {"access_log": False, "metrics_enabled": False}),
         ("metrics on", True, {"access_log": False, "metrics_enabled": True}),
         ("access log on (text)", True, {"access_log": True, "metrics_enabled": False}),

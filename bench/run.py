@@ -324,7 +324,7 @@ def bench_cold(fixture_env: dict[str, str], base_env: dict[str, str], ids: Path,
     return cold
 
 
-# Logging and metrics (issue 11): the same server with its access log and request metrics on
+# Logging and metrics: the same server with its access log and request metrics on
 # (the default, writing its log to a file as a container's runtime would) and off.
 OPS_ENDPOINTS = {k: ENDPOINTS[k] for k in ("livez", "performance", "top creators")}
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from campaign_analytics.api import create_app
 from campaign_analytics.errors import ConfigError
+from campaign_analytics.serve.app import create_app
 
 __all__ = ["app", "create_app"]  # noqa: F822 (`app` is made on first access, below)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build python/Dockerfile with the shared podman smoke tool, run it on 127.0.0.1, and check it:
-# /health answers, GET /campaigns/cmp-001/performance is SPEC §4's example, the process is not
+# /health answers, GET /campaigns/cmp-001/performance is docs/contract.md §4's example, the process is not
 # root. The container is removed afterwards, pass or fail.
 # Without the shared tool it says SKIPPED and exits 0 (outside this workplace), or fails with
 # CI=true (scripts/skip-or-fail.sh).
@@ -34,7 +34,7 @@ case "$health" in *'"database":"ok"'*'"benchmark_service":"fixture"'*) ;; *) fai
 expected='{"campaign_id":"cmp-001","campaign_name":"Spring Launch","totals":{"total_impressions":5000,"total_clicks":212,"total_conversions":21,"total_spend":890.0,"total_revenue":3230.0,"ctr":0.0424,"cvr":0.0991,"roas":3.6292}}'
 actual=$(curl -fsS --max-time 5 "$BASE/campaigns/cmp-001/performance") || fail "/campaigns/cmp-001/performance did not answer 200"
 [ "$actual" = "$expected" ] || fail "cmp-001 performance is $actual"
-echo "docker-smoke: /campaigns/cmp-001/performance matches SPEC §4"
+echo "docker-smoke: /campaigns/cmp-001/performance matches docs/contract.md §4"
 
 headers=$(curl -fsS --max-time 5 -o /dev/null -D - "$BASE/campaigns/cmp-001/performance") || fail "no headers"
 case "$headers" in *[Ee][Tt]ag:*) ;; *) fail "no ETag: $headers" ;; esac

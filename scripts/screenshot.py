@@ -18,8 +18,8 @@ from tests import browser
 from tests.datasets import REPO, VISIBLE
 from tests.live_server import serve
 
-from campaign_analytics.api import create_app
-from campaign_analytics.build import build
+from campaign_analytics.build.pipeline import build
+from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
 
 CAMPAIGN = "cmp-002"  # has an alert day, so the chart shows every mark

@@ -4,7 +4,7 @@
 -- key:   campaign_id
 -- order: campaign_id
 --
--- Two uses of this one file (SPEC §3a):
+-- Two uses of this one file (docs/contract.md §3a):
 --   standalone   DuckDB over views of the raw CSV files, one `?` parameter:
 --                [campaign_id] -> that campaign's row (no row for an unknown campaign)
 --   batch build  build.py runs the text above the per-campaign marker, then
@@ -18,7 +18,7 @@
 --   Ids are compared as text, money is read as decimal(38, 6) (exact for 6 places; a sniffed
 --   double such as 99.995 becomes the decimal it prints as), counts as bigint.
 --
--- numbers (SPEC §3):
+-- numbers (docs/contract.md §3):
 --   *_micros      exact decimal sums turned into integer millionths per group; null revenue is 0
 --   total_spend   micros rounded half-up to cents: (micros + 5000) // 10000, then / 100
 --   ctr, cvr, roas  computed once from the totals, rounded half-up to 4 places on the exact
@@ -91,7 +91,7 @@ campaign_performance as (
     from campaign_totals
 )
 
--- per-campaign select (SPEC §3a): the build runs only the text above this line
+-- per-campaign select (docs/contract.md §3a): the build runs only the text above this line
 select
     campaign_id,
     campaign_name,

@@ -9,7 +9,7 @@
 -- rules themselves compare the exact ratios (total_clicks / total_impressions and
 -- total_revenue_micros / total_spend_micros) with the thresholds, in anomalies.py.
 --
--- Two uses of this one file (SPEC §3a):
+-- Two uses of this one file (docs/contract.md §3a):
 --   standalone   DuckDB over views of the raw CSV files, one `?` parameter:
 --                [campaign_id] -> that campaign's days, by date, with money rounded to cents
 --   batch build  build.py runs the text above the per-campaign marker, then
@@ -82,7 +82,7 @@ daily_anomalies as (
     from day_totals
 )
 
--- per-campaign select (SPEC §3a): the build runs only the text above this line
+-- per-campaign select (docs/contract.md §3a): the build runs only the text above this line
 select
     metric_date,
     total_impressions,

@@ -8,7 +8,7 @@
 --       then creator_id ascending in byte order, so every tie has one answer; (campaign_id,
 --       rank) is unique too. A creator missing from creators still counts, with a null name.
 --
--- Two uses of this one file (SPEC §3a):
+-- Two uses of this one file (docs/contract.md §3a):
 --   standalone   DuckDB over views of the raw CSV files, two `?` parameters:
 --                [campaign_id, limit] -> that campaign's best `limit` creators, best first
 --   batch build  build.py runs the text above the per-campaign marker, then
@@ -93,7 +93,7 @@ top_creators as (
     from creator_totals
 )
 
--- per-campaign select (SPEC §3a): the build runs only the text above this line
+-- per-campaign select (docs/contract.md §3a): the build runs only the text above this line
 select
     campaign_id,
     creator_id,

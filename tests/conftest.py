@@ -17,7 +17,7 @@ with warnings.catch_warnings(), contextlib.suppress(ImportError):
     warnings.filterwarnings("ignore", message="It looks like `register_random` was passed an object")
     import hypothesis  # noqa: F401
 
-from campaign_analytics.build import BuildResult, build
+from campaign_analytics.build.pipeline import BuildResult, build
 from tests.datasets import VISIBLE
 
 

@@ -1,4 +1,4 @@
-"""Tiny real datasets for tests: write the SPEC §2 input files from Python rows."""
+"""Tiny real datasets for tests: write the docs/contract.md §2 input files from Python rows."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import polars as pl
 
-from campaign_analytics.build import compute
-from campaign_analytics.manifest import SQL_DIR
-from campaign_analytics.sources import Sources, open_sources
+from campaign_analytics.build.engines.polars import compute
+from campaign_analytics.build.sources import Sources, open_sources
+from campaign_analytics.published.manifest import SQL_DIR
 
 
 def read_sources(data_dir: Path) -> Sources:

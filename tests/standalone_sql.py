@@ -1,4 +1,4 @@
-"""The SQL files used as their adopters use them (SPEC §3a): DuckDB in memory, three views over
+"""The SQL files used as their adopters use them (docs/contract.md §3a): DuckDB in memory, three views over
 the raw CSV files of a DATA_DIR, each file executed with positional `?` parameters.
 
 Nothing here reads the build's code paths except `rollup_in_duckdb`, which runs the same text
@@ -14,11 +14,11 @@ from typing import Any
 
 import duckdb
 
-from campaign_analytics.build import read_sql
-from campaign_analytics.manifest import SQL_DIR
+from campaign_analytics.build.sql import read_sql
+from campaign_analytics.published.manifest import SQL_DIR
 
 VIEWS = ("campaigns", "creators", "campaign_daily_metrics")
-# The columns each file returns standalone, in this order (SPEC §3a).
+# The columns each file returns standalone, in this order (docs/contract.md §3a).
 CONTRACT_COLUMNS = {
     "campaign_performance": (
         "campaign_id",
@@ -56,7 +56,7 @@ CONTRACT_COLUMNS = {
 
 
 def connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """The SPEC §3a snippet, verbatim in effect: one view per raw file, types as sniffed.
+    """The docs/contract.md §3a snippet, verbatim in effect: one view per raw file, types as sniffed.
 
     One thread: the inputs are tiny and the tests run thousands of queries (a third faster).
     """

@@ -1,4 +1,4 @@
-"""The HTTP contract (SPEC §4) on the visible sample: exact payloads, errors, hostile input.
+"""The HTTP contract (docs/contract.md §4) on the visible sample: exact payloads, errors, hostile input.
 
 Runs as documented: `PYTHONPATH=python pytest tests/test_api.py -q`. Two styles:
 
@@ -26,8 +26,8 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from app import create_app
-from campaign_analytics.build import BuildResult
-from campaign_analytics.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
+from campaign_analytics.build.pipeline import BuildResult
+from campaign_analytics.serve.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE
 from tests.live_server import raw_get, serve
@@ -208,7 +208,7 @@ def body_of(response: Any, model: type[BaseModel] | None = None) -> Any:
     return body
 
 
-# --- the SPEC's examples, exactly --------------------------------------------------------------
+# --- the contract's examples, exactly --------------------------------------------------------------
 
 
 def test_campaign_performance_complete_payload(client: TestClient) -> None:

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from campaign_analytics import benchmarks
 from campaign_analytics.anomalies import Thresholds
-from campaign_analytics.api import create_app
-from campaign_analytics.benchmarks import HttpBenchmarks, decode_json, parse_thresholds
 from campaign_analytics.errors import BenchmarkUnavailable
+from campaign_analytics.serve import benchmarks
+from campaign_analytics.serve.app import create_app
+from campaign_analytics.serve.benchmarks import HttpBenchmarks, decode_json, parse_thresholds
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE
 from tests.live_server import serve

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from campaign_analytics.anomalies import Thresholds
-from campaign_analytics.benchmarks import FixtureBenchmarks, HttpBenchmarks, decode_json, parse_thresholds
 from campaign_analytics.errors import BenchmarkUnavailable
+from campaign_analytics.serve.benchmarks import FixtureBenchmarks, HttpBenchmarks, decode_json, parse_thresholds
 from tests.stub_benchmarks import StubBenchmarks, closed_port_url
 
 TIMEOUT = 0.5

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from campaign_analytics.api import create_app
+from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
 from tests import browser
 from tests.datasets import REPO, VISIBLE

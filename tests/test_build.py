@@ -11,10 +11,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from campaign_analytics import build as build_module
-from campaign_analytics.build import build, check_rollups
+from campaign_analytics.build import publish as build_module
+from campaign_analytics.build.checks import check_rollups
+from campaign_analytics.build.pipeline import build
 from campaign_analytics.errors import BuildError, InvalidSourceData
-from campaign_analytics.manifest import ROLLUPS, find_published, is_current, sha256_file
+from campaign_analytics.published.manifest import ROLLUPS, find_published, is_current, sha256_file
 from tests.datasets import REPO, VISIBLE, copy_visible, write_dataset
 from tests.pipeline import read_sources, run_sql
 

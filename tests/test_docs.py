@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from campaign_analytics.api import create_app
-from campaign_analytics.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
+from campaign_analytics.serve.app import create_app
+from campaign_analytics.serve.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE
 

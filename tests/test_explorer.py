@@ -1,6 +1,6 @@
-"""The explorer's API (issue 12): /campaigns, /campaigns/{id}/daily, CSV export, the page's files.
+"""The explorer's API: /campaigns, /campaigns/{id}/daily, CSV export, the page's files.
 
-Exact payloads on the visible sample, cross-checked against the SPEC endpoints where the
+Exact payloads on the visible sample, cross-checked against the contract endpoints where the
 explorer repeats their numbers (a list entry is the performance body; a day's issues are the
 anomalies' alerts). A second tiny dataset carries the names CSV must quote, and ties.
 """
@@ -22,13 +22,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from campaign_analytics import explorer
-from campaign_analytics.api import create_app
-from campaign_analytics.build import build
-from campaign_analytics.manifest import find_published
-from campaign_analytics.schemas import CampaignDaily, CampaignDailyChecked, CampaignList, CampaignPerformance
+from campaign_analytics.build.pipeline import build
+from campaign_analytics.published.manifest import find_published
+from campaign_analytics.serve.app import create_app
+from campaign_analytics.serve.routes import explorer
+from campaign_analytics.serve.schemas import CampaignDaily, CampaignDailyChecked, CampaignList, CampaignPerformance
+from campaign_analytics.serve.store import RollupStore
 from campaign_analytics.settings import Settings
-from campaign_analytics.store import RollupStore
 from tests.datasets import VISIBLE, write_dataset
 from tests.stub_benchmarks import StubBenchmarks, closed_port_url
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaign_analytics.build import BuildResult
+from campaign_analytics.build.pipeline import BuildResult
 from tests.golden import GOLDEN_DIR, render
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from campaign_analytics.api import create_app
-from campaign_analytics.middleware import etag_for, none_match
+from campaign_analytics.http.middleware import etag_for, none_match
+from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE
 from tests.live_server import serve

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from campaign_analytics import logs
-from campaign_analytics.api import create_app
 from campaign_analytics.errors import ConfigError
+from campaign_analytics.http import logs
+from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE
 

@@ -15,9 +15,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from campaign_analytics.build import BuildResult, build
+from campaign_analytics.build.pipeline import BuildResult, build
 from campaign_analytics.errors import BuildCorrupt, RollupUnavailable
-from campaign_analytics.manifest import (
+from campaign_analytics.published.manifest import (
     MANIFEST_FILE,
     ROLLUPS,
     PublishedBuild,

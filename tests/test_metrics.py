@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from campaign_analytics import metrics
-from campaign_analytics.api import create_app
+from campaign_analytics.http import metrics
+from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
 from tests.datasets import REPO, VISIBLE
 from tests.stub_benchmarks import StubBenchmarks
@@ -148,7 +148,7 @@ _WORKER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from campaign_analytics import metrics
+    from campaign_analytics.http import metrics
     for _ in range(int(sys.argv[1])):
         metrics.observe_request("GET", "/livez", 200, 0.001)
     metrics.served_build("b-1", "2026-01-01T00:00:00+00:00", {"campaign_performance": 6})

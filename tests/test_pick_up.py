@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from campaign_analytics.api import create_app
-from campaign_analytics.build import build
+from campaign_analytics.build.pipeline import build
+from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
 from tests.datasets import copy_visible
 from tests.live_server import serve

@@ -1,5 +1,5 @@
-"""Property: on random data, the SQL rollups equal a plain-Python computation of SPEC §3, and
-each SQL file run standalone in DuckDB (SPEC §3a) returns the same rows for every campaign.
+"""Property: on random data, the SQL rollups equal a plain-Python computation of docs/contract.md §3, and
+each SQL file run standalone in DuckDB (docs/contract.md §3a) returns the same rows for every campaign.
 
 The reference below shares no code with the build: money is summed with `Decimal`, rates are
 exact `Fraction`s rounded with ROUND_HALF_UP, and ranking is a Python sort. Ids are drawn from
@@ -19,7 +19,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaign_analytics.build import check_rollups
+from campaign_analytics.build.checks import check_rollups
 from tests.datasets import write_dataset
 from tests.pipeline import read_sources, run_sql
 from tests.standalone_sql import cents, connect, standalone

@@ -24,10 +24,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from campaign_analytics import server as server_module
-from campaign_analytics.api import create_app
 from campaign_analytics.errors import ConfigError
-from campaign_analytics.server import (
+from campaign_analytics.http import protocol as server_module
+from campaign_analytics.http.protocol import (
     UVICORN_ARGS,
     EscapeControlCharacters,
     HeadLimitedHttpToolsProtocol,
@@ -35,6 +34,7 @@ from campaign_analytics.server import (
     escape_controls,
     serve_options,
 )
+from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import ServerLimits, Settings
 from tests.datasets import REPO, VISIBLE
 
@@ -324,7 +324,7 @@ def test_serve_options_name_the_protocol_that_reads_the_environment(monkeypatch:
     server_module._from_environment.cache_clear()
     try:
         options = serve_options()
-        assert options == {"http": "campaign_analytics.server:BoundedHttpToolsProtocol", "timeout_keep_alive": 5}
+        assert options == {"http": "campaign_analytics.http.protocol:BoundedHttpToolsProtocol", "timeout_keep_alive": 5}
         config = uvicorn.Config(slow_app, **options)
         config.load()
         protocol = config.http_protocol_class

@@ -20,10 +20,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from campaign_analytics.api import create_app
-from campaign_analytics.build import build
+from campaign_analytics.build.pipeline import build
 from campaign_analytics.errors import ConfigError
-from campaign_analytics.manifest import find_published
+from campaign_analytics.published.manifest import find_published
+from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE, copy_visible
 from tests.live_server import serve
@@ -255,7 +255,7 @@ def test_create_app_reads_the_environment_when_called(
         create_app()
 
 
-# --- the app is ready with or without its lifespan (issue 8) -----------------------------------
+# --- the app is ready with or without its lifespan -----------------------------------
 
 
 def test_importing_app_never_raises_and_uvicorn_without_data_dir_says_why() -> None:

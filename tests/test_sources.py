@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from campaign_analytics.build.sources import METRICS, Column, Kind, _problem, _valid
 from campaign_analytics.errors import InvalidSourceData
-from campaign_analytics.sources import METRICS, Column, Kind, _problem, _valid
 from tests.datasets import METRIC_COLUMNS, write_csv, write_dataset
 from tests.pipeline import read_sources
 

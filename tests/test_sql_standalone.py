@@ -1,4 +1,4 @@
-"""Each SQL file on its own, as SPEC §3a says its users run it: DuckDB in memory over views of the
+"""Each SQL file on its own, as docs/contract.md §3a says its users run it: DuckDB in memory over views of the
 raw CSV files, positional `?` parameters, exactly the contract's columns and the API's values,
 whatever types `read_csv_auto` sniffs. And the build's use of the same files agrees row for row.
 """
@@ -13,9 +13,10 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from campaign_analytics.api import create_app
-from campaign_analytics.build import BuildResult, build, read_sql
-from campaign_analytics.manifest import ROLLUPS
+from campaign_analytics.build.pipeline import BuildResult, build
+from campaign_analytics.build.sql import read_sql
+from campaign_analytics.published.manifest import ROLLUPS
+from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE, write_dataset
 from tests.standalone_sql import (
@@ -33,7 +34,7 @@ def frames_of(result: BuildResult) -> dict[str, pl.DataFrame]:
     return {name: pl.read_parquet(result.build.rollup_path(name)) for name in ROLLUPS}
 
 
-# --- the visible sample: the SPEC's examples, from the files alone --------------------------
+# --- the visible sample: the contract's examples, from the files alone --------------------------
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The SQL files repeat themselves on purpose (SPEC §3a: each runs alone, one statement, no shared
+"""The SQL files repeat themselves on purpose (docs/contract.md §3a: each runs alone, one statement, no shared
 view or macro); these tests pin every copy of a repeated piece to one template, so the copies
 cannot drift apart. Also: the shape the build relies on (headers, one marker, the rollup CTE).
 """
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from campaign_analytics.build import PER_CAMPAIGN_MARKER, ROLLUP_KEYS, RollupSql, read_sql
+from campaign_analytics.build.sql import PER_CAMPAIGN_MARKER, ROLLUP_KEYS, RollupSql, read_sql
 from campaign_analytics.errors import BuildError
-from campaign_analytics.manifest import ROLLUPS, SQL_DIR
+from campaign_analytics.published.manifest import ROLLUPS, SQL_DIR
 
 TEXTS = {name: (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8") for name in ROLLUPS}
 

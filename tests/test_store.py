@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 
 from campaign_analytics.anomalies import Thresholds
-from campaign_analytics.build import build
+from campaign_analytics.build.pipeline import build
 from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
-from campaign_analytics.manifest import find_published
-from campaign_analytics.store import RollupStore
+from campaign_analytics.published.manifest import find_published
+from campaign_analytics.serve.store import RollupStore
 from tests.datasets import VISIBLE, write_dataset
 
 

@@ -1,4 +1,4 @@
-"""The anomaly rules (SPEC §4): a pure function of a campaign's daily totals and its thresholds.
+"""The anomaly rules (docs/contract.md §4): a pure function of a campaign's daily totals and its thresholds.
 
 A day is compared only on what it has: the CTR rule needs impressions, the ROAS rules need
 spend. Every comparison is exact: thresholds are kept as the decimals the benchmark service
@@ -46,7 +46,7 @@ class Thresholds:
 def alert_issues(days: DayColumns, thresholds: Thresholds) -> list[tuple[int, tuple[str, ...]]]:
     """(position, issues) of every day that breaks a rule, in the order of the columns.
 
-    Issues are listed in SPEC order: ctr_below_threshold, roas_below_threshold,
+    Issues are listed in the contract's order: ctr_below_threshold, roas_below_threshold,
     spend_without_conversions.
     """
     ctr_num, ctr_den = thresholds.ctr_ratio
@@ -65,7 +65,7 @@ def alert_issues(days: DayColumns, thresholds: Thresholds) -> list[tuple[int, tu
     return found
 
 
-# Every combination of broken rules, as the tuple of issue names in SPEC order.
+# Every combination of broken rules, as the tuple of issue names in the contract's order.
 _ISSUES: dict[tuple[bool, bool, bool], tuple[str, ...]] = {
     (ctr, roas, idle): tuple(
         name for name, on in ((CTR_BELOW, ctr), (ROAS_BELOW, roas), (SPEND_WITHOUT_CONVERSIONS, idle)) if on

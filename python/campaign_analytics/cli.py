@@ -100,8 +100,8 @@ class _Progress:
 
 def build_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # Imported here so that `--help` and `--version` answer without loading polars.
-    from campaign_analytics.build import build
-    from campaign_analytics.quality import describe
+    from campaign_analytics.build.pipeline import build
+    from campaign_analytics.build.quality import describe
     from campaign_analytics.settings import Settings
 
     try:
@@ -189,7 +189,7 @@ def _write(stream: Any, text: str) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from campaign_analytics.logs import uvicorn_log_config
+    from campaign_analytics.http.logs import uvicorn_log_config
     from campaign_analytics.settings import Settings, operations_from_env, port_from_env
 
     try:
@@ -208,7 +208,7 @@ def serve(args: argparse.Namespace) -> int:
         os.environ["MAX_HEADER_BYTES"] = str(args.max_header_bytes)
     if args.header_timeout is not None:
         os.environ["HEADER_TIMEOUT_SECONDS"] = str(args.header_timeout)
-    from campaign_analytics.server import serve_options
+    from campaign_analytics.http.protocol import serve_options
 
     try:
         bounds = serve_options()  # the bounded protocol and keep-alive, limits checked now
@@ -216,7 +216,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"campaign-analytics serve: {exc.detail}", file=sys.stderr)
         return 1
     uvicorn.run(
-        "campaign_analytics.api:create_app",
+        "campaign_analytics.serve.app:create_app",
         factory=True,
         host=args.host,
         port=port,

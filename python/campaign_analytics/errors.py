@@ -2,7 +2,7 @@
 
     CampaignAnalyticsError            base; `status_code` for HTTP, `exit_code` for the CLI
     ├── ConfigError                   a setting is missing or malformed            (exit 1)
-    ├── InvalidSourceData             an input file breaks SPEC §2                 (exit 2)
+    ├── InvalidSourceData             an input file breaks docs/contract.md §2                 (exit 2)
     ├── BuildError                    the build could not finish or check itself   (exit 1)
     ├── RollupUnavailable             no published build can be served             (HTTP 503)
     │   └── BuildCorrupt              a published build fails verification (manifest, sha256, order)

@@ -26,7 +26,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def default_rollup_dir(dataset: str) -> Path:
-    """`build/<dataset>` relative to the working directory, as SPEC §6 says."""
+    """`build/<dataset>` relative to the working directory, as docs/contract.md §6 says."""
     return Path("build") / dataset
 
 
@@ -61,7 +61,7 @@ class Settings:
         benchmark_timeout_seconds: float = DEFAULT_BENCHMARK_TIMEOUT_SECONDS,
         rollup_check_seconds: float = DEFAULT_ROLLUP_CHECK_SECONDS,
     ) -> Settings:
-        """Fill the defaults SPEC §6 derives from DATA_DIR (dataset name, rollup folder)."""
+        """Fill the defaults docs/contract.md §6 derives from DATA_DIR (dataset name, rollup folder)."""
         data = Path(data_dir)
         name = dataset or data.resolve().name
         return cls(

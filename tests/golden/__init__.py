@@ -10,8 +10,8 @@ from pathlib import Path
 
 import polars as pl
 
-from campaign_analytics.build import ROLLUP_KEYS
-from campaign_analytics.manifest import ROLLUPS, PublishedBuild
+from campaign_analytics.build.sql import ROLLUP_KEYS
+from campaign_analytics.published.manifest import ROLLUPS, PublishedBuild
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "visible"
 

@@ -6,7 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from campaign_analytics.build import build
+from campaign_analytics.build.pipeline import build
 from tests.datasets import VISIBLE
 from tests.golden import GOLDEN_DIR, render
 

@@ -18,7 +18,7 @@ before the app sees anything, and nothing else:
 
 How to run it (`serve_options()` gives the same to `uvicorn.run`; `--workers` works too):
 
-    uvicorn app:app --http campaign_analytics.server:BoundedHttpToolsProtocol --timeout-keep-alive 5
+    uvicorn app:app --http campaign_analytics.http.protocol:BoundedHttpToolsProtocol --timeout-keep-alive 5
 
 `BoundedHttpToolsProtocol` is made when uvicorn looks it up, from the environment at that
 moment (`ServerLimits.from_env`): a malformed value stops the server at start-up with a
@@ -47,7 +47,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from campaign_analytics.settings import ServerLimits
 
 TIMEOUT_KEEP_ALIVE_SECONDS = 5  # uvicorn's default, written down so the README command shows it
-PROTOCOL_IMPORT = "campaign_analytics.server:BoundedHttpToolsProtocol"
+PROTOCOL_IMPORT = "campaign_analytics.http.protocol:BoundedHttpToolsProtocol"
 # The README's production command and the CLI's `serve` add these to `uvicorn app:app ...`.
 UVICORN_ARGS = ("--http", PROTOCOL_IMPORT, "--timeout-keep-alive", str(TIMEOUT_KEEP_ALIVE_SECONDS))
 
@@ -223,7 +223,7 @@ def _from_environment() -> type[HeadLimitedHttpToolsProtocol]:
 
 
 def __getattr__(name: str) -> Any:
-    # `--http campaign_analytics.server:BoundedHttpToolsProtocol`: uvicorn looks the name up
+    # `--http campaign_analytics.http.protocol:BoundedHttpToolsProtocol`: uvicorn looks the name up
     # once, when it loads its config; the limits are read from the environment then.
     if name == "BoundedHttpToolsProtocol":
         return _from_environment()

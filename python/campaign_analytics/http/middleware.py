@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from campaign_analytics import metrics
+from campaign_analytics.http import metrics
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

@@ -32,10 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from campaign_analytics import metrics
-from campaign_analytics.benchmarks import BenchmarkSource
 from campaign_analytics.errors import RollupUnavailable
-from campaign_analytics.manifest import (
+from campaign_analytics.http import metrics
+from campaign_analytics.published.manifest import (
     CURRENT_LINK,
     BuildChoice,
     PublishedBuild,
@@ -44,8 +43,9 @@ from campaign_analytics.manifest import (
     find_published,
     is_current,
 )
+from campaign_analytics.serve.benchmarks import BenchmarkSource
+from campaign_analytics.serve.store import RollupStore
 from campaign_analytics.settings import Settings
-from campaign_analytics.store import RollupStore
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -199,7 +199,7 @@ def _age(build: PublishedBuild) -> str:
 def build_in_child(settings: Settings) -> str | None:
     """Run the batch build as its own process: the server never holds the build's memory, and
     the serve side does not import the build code. Returns the failure message, if any."""
-    package_parent = Path(__file__).resolve().parents[1]
+    package_parent = Path(__file__).resolve().parents[2]  # the folder that holds campaign_analytics/
     command = [
         sys.executable,
         "-m",

@@ -75,9 +75,9 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from campaign_analytics import metrics
 from campaign_analytics.anomalies import Thresholds
 from campaign_analytics.errors import BenchmarkUnavailable
+from campaign_analytics.http import metrics
 
 THRESHOLD_KEYS = ("min_ctr", "min_roas")
 MAX_BODY_BYTES = 64 * 1024  # bytes read from the wire, compressed or not

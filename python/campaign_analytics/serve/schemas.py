@@ -1,4 +1,4 @@
-"""Response models: the OpenAPI description of every body the API returns (SPEC §4).
+"""Response models: the OpenAPI description of every body the API returns (docs/contract.md §4).
 
 The read endpoints send bodies prepared from the rollups (store.py) rather than serialising
 these models per request; tests/test_api.py validates every real body against its model, so
@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-# Definitions shared by several models (SPEC §3). Every rate and amount is rounded half-up on
+# Definitions shared by several models (docs/contract.md §3). Every rate and amount is rounded half-up on
 # the exact value; a zero denominator gives 0.0.
 CTR = "Click-through rate: clicks / impressions, rounded half-up to 4 decimals; 0.0 when there are no impressions."
 CVR = "Conversion rate: conversions / clicks, rounded half-up to 4 decimals; 0.0 when there are no clicks."
@@ -204,7 +204,7 @@ class CampaignDaily(_Body):
 
 class CheckedDay(DayTotals):
     issues: list[Literal["ctr_below_threshold", "roas_below_threshold", "spend_without_conversions"]] = Field(
-        description="The rules this day breaks, in SPEC order; [] when none."
+        description="The rules this day breaks, in the contract's order; [] when none."
     )
 
 

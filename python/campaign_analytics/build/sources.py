@@ -1,4 +1,4 @@
-"""The input tables: their schemas, how they are read, and how they are checked (SPEC §2).
+"""The input tables: their schemas, how they are read, and how they are checked (docs/contract.md §2).
 
 Each table is a CSV file (header row, UTF-8, RFC 4180 quoting) or a Parquet file with the same
 columns. Everything is read as text first and converted here, column by column, with vectorised
@@ -29,6 +29,7 @@ import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
 from campaign_analytics.errors import InvalidSourceData
+from campaign_analytics.published.manifest import present
 
 
 class Kind(enum.Enum):
@@ -94,7 +95,7 @@ class Sources:
 
     `metrics` is typed but not yet trusted: collect `audit` with it and pass the row to
     `check_audit`, which raises InvalidSourceData naming the first bad cell. `metric_rows` is
-    the same table as the SQL files read it: SPEC §2 column names, money as `Decimal(38, 6)`.
+    the same table as the SQL files read it: docs/contract.md §2 column names, money as `Decimal(38, 6)`.
     """
 
     campaigns: pl.DataFrame
@@ -120,15 +121,9 @@ class Sources:
         return InvalidSourceData(f"{path.name}: cannot be read: {exc}")
 
 
-def present(data_dir: Path, spec: TableSpec) -> list[Path]:
-    """The files of `spec` in `data_dir`: `<name>.csv` and/or `<name>.parquet` (SPEC §2 allows
-    either form; `locate` refuses both at once, the manifest fingerprints whatever is there)."""
-    return [p for p in (data_dir / f"{spec.name}.csv", data_dir / f"{spec.name}.parquet") if p.is_file()]
-
-
 def locate(data_dir: Path, spec: TableSpec) -> Path:
     """The one file that holds `spec`: `<name>.csv` or `<name>.parquet`, never both."""
-    found = present(data_dir, spec)
+    found = present(data_dir, spec.name)
     if not found:
         raise InvalidSourceData(f"{data_dir}: missing input file {spec.name}.csv (or {spec.name}.parquet)")
     if len(found) == 2:

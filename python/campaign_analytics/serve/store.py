@@ -4,7 +4,7 @@ The rollups are immutable per build, so everything a response needs is derived f
 frames once, at load time, with vectorised polars expressions; a request is a dict lookup and
 a few slices, and the first request to a campaign costs what its hundredth does.
 
-This module is also the one renderer of the read bodies (SPEC §4): compact JSON, keys in
+This module is also the one renderer of the read bodies (docs/contract.md §4): compact JSON, keys in
 contract order, numbers as the shortest text that reads back as the same double (`0.0991`,
 `5663.4`). Performance bodies and creator objects are encoded by polars; the anomalies body,
 whose alerts depend on the live thresholds, is assembled here from prepared pieces.
@@ -34,7 +34,7 @@ import polars as pl
 
 from campaign_analytics.anomalies import ISSUE_LISTS, DayColumns, Thresholds, alert_issues
 from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
-from campaign_analytics.manifest import ROLLUPS, PublishedBuild, read_verified
+from campaign_analytics.published.manifest import ROLLUPS, PublishedBuild, read_verified
 
 PERFORMANCE_TOTALS = (
     "total_impressions",

@@ -42,11 +42,14 @@ from typing import Any, Generic, TypeVar
 import polars as pl
 
 from campaign_analytics.errors import BuildCorrupt, RollupUnavailable
-from campaign_analytics.sources import TABLES, present
 
 SCHEMA_VERSION = 1
 ROLLUPS = ("campaign_performance", "top_creators", "daily_anomalies")
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+# The SQL files ship inside the package (`campaign_analytics/sql`, a link to the repository's
+# top-level sql/ in a checkout, a copy in a wheel): one place, found the same way from anywhere.
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+# The input tables, by name; each is `<name>.csv` or `<name>.parquet` in DATA_DIR.
+INPUT_TABLES = ("campaigns", "creators", "campaign_daily_metrics")
 MANIFEST_FILE = "manifest.json"
 CURRENT_LINK = "current"
 BUILDS_DIR = "builds"
@@ -79,7 +82,13 @@ def sql_fingerprints(sql_dir: Path = SQL_DIR) -> dict[str, str]:
 
 def input_files(data_dir: Path) -> dict[str, Path]:
     """Every input file present, by file name (both forms of a table are a build error)."""
-    return {path.name: path for spec in TABLES for path in present(data_dir, spec)}
+    return {path.name: path for table in INPUT_TABLES for path in present(data_dir, table)}
+
+
+def present(data_dir: Path, table: str) -> list[Path]:
+    """The files of `table` in `data_dir`: `<table>.csv` and/or `<table>.parquet` (either form is
+    allowed; the build refuses both at once, the manifest fingerprints whatever is there)."""
+    return [p for p in (data_dir / f"{table}.csv", data_dir / f"{table}.parquet") if p.is_file()]
 
 
 def describe_input(path: Path) -> dict[str, Any]:
@@ -257,7 +266,7 @@ def check_rollup_frame(name: str, frame: pl.DataFrame) -> None:
 
     campaign_performance by campaign_id; daily_anomalies by (campaign_id, metric_date);
     top_creators by (campaign_id, rank) with rank 1, 2, ... n within each campaign, and each
-    campaign's creators ranked as SPEC §4 says (conversions desc, clicks desc, creator_id
+    campaign's creators ranked as docs/contract.md §4 says (conversions desc, clicks desc, creator_id
     asc). Strict: a repeated key is out of order. Keys must not be null. Vectorised: one pass
     comparing each row with the one before it.
     """

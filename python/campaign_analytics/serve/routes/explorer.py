@@ -40,16 +40,16 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from campaign_analytics.anomalies import alert_issues
-from campaign_analytics.schemas import (
+from campaign_analytics.serve.schemas import (
     CampaignDaily,
     CampaignDailyChecked,
     CampaignList,
     ErrorDetail,
 )
-from campaign_analytics.service import service_of
-from campaign_analytics.store import CREATOR_FIELDS, PERFORMANCE_TOTALS, RollupStore
+from campaign_analytics.serve.service import service_of
+from campaign_analytics.serve.store import CREATOR_FIELDS, PERFORMANCE_TOTALS, RollupStore
 
-STATIC = Path(__file__).with_name("static")
+STATIC = Path(__file__).resolve().parents[1] / "static"
 
 TOTALS = PERFORMANCE_TOTALS
 CAMPAIGN_COLUMNS = ("campaign_id", "campaign_name", *TOTALS)
@@ -353,7 +353,7 @@ async def campaign_daily(
     fmt: Annotated[Format, Query(alias="format", description="json or csv")] = "json",
 ) -> Response:
     """Every day of a campaign with metrics, by date: totals, CTR and ROAS. A campaign with no
-    metrics has no days. With thresholds, `issues` lists the rules a day breaks (SPEC §4)."""
+    metrics has no days. With thresholds, `issues` lists the rules a day breaks (docs/contract.md §4)."""
     service = service_of(request)
     store = service.rollups()
     store.position(campaign_id)  # unknown campaign: 404 before the benchmark service is called

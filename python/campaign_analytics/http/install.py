@@ -19,9 +19,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.middleware.cors import CORSMiddleware
 
-from campaign_analytics import logs, metrics
-from campaign_analytics.docs import document, install_docs
-from campaign_analytics.middleware import HttpCachingMiddleware, RequestLogMiddleware, printable
+from campaign_analytics.http import logs, metrics
+from campaign_analytics.http.middleware import HttpCachingMiddleware, RequestLogMiddleware, printable
+from campaign_analytics.http.openapi_docs import document, install_docs
 from campaign_analytics.settings import Settings
 
 __all__ = ["install_http", "printable"]

@@ -1,7 +1,7 @@
 """Data-quality counts as numbers a reader can judge, and limits that turn them into failures.
 
 The build accepts rows of unknown campaigns (excluded), of unknown creators, odd funnels and
-repeated keys (summed), and counts them (SPEC §2). Whether 20 % of repeated keys is fine is the
+repeated keys (summed), and counts them (docs/contract.md §2). Whether 20 % of repeated keys is fine is the
 operator's call: `--max-duplicate-ratio 0.05` makes it a failed build (exit 2, nothing published).
 
     RATIOS        limit name -> the data-quality count it bounds (a share of the metrics rows)

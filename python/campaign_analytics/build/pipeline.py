@@ -1,0 +1,124 @@
+"""The batch build: validated sources -> SQL -> checked rollups -> Parquet, published atomically.
+
+    open_sources(DATA_DIR)             sources.py: small tables checked, the metrics scan planned
+      -> compute()                     each SQL file's rollup CTE + the audit + data quality,
+                                       all campaigns in one streaming pass; bad cells raise here
+      -> check_rollups()               unique keys; creators and days reconcile with the totals
+      -> publish()                     new folder under builds/, manifest last, then swap `current`
+
+Each `sql/<rollup>.sql` is one statement, written for two uses (docs/contract.md §3a): standalone in DuckDB
+with `?` parameters, for one campaign, and here, for every campaign. Its last CTE, named after
+the file, is the all-campaign rollup; a marked final select below it takes the parameters. The
+build runs the verbatim text above the marker followed by `select * from <rollup>` (polars SQL
+takes no placeholders), and reads the rollup's key and row order from the file's header.
+
+A failed build removes its own staging folder and never touches `current`, so the build being
+served stays byte-for-byte as it was. Builds of one ROLLUP_DIR are serialised with a file lock.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from campaign_analytics import __version__
+from campaign_analytics.build.checks import check_rollups
+from campaign_analytics.build.engines.polars import compute
+from campaign_analytics.build.publish import exclusive, publish
+from campaign_analytics.build.quality import check_quality
+from campaign_analytics.build.sources import open_sources
+from campaign_analytics.build.sql import read_sql
+from campaign_analytics.published.manifest import (
+    SCHEMA_VERSION,
+    SQL_DIR,
+    PublishedBuild,
+    describe_input,
+    find_published,
+    rebuild_reason,
+    sha256_file,
+    sql_files,
+)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    build: PublishedBuild
+    seconds: float
+    skipped: bool = False
+
+    def summary(self) -> str:
+        manifest = self.build.manifest
+        if self.skipped:
+            return f"up to date: build {self.build.build_id} already answers for these inputs ({self.build.path})"
+        rows_in = ", ".join(f"{k} {v['rows']}" for k, v in manifest["inputs"].items())
+        rows_out = ", ".join(f"{k} {v['rows']}" for k, v in manifest["outputs"].items())
+        quality = ", ".join(f"{k} {v}" for k, v in manifest["data_quality"].items() if v)
+        return "\n".join(
+            [
+                f"published build {self.build.build_id} in {self.seconds:.2f} s",
+                f"  rows in:  {rows_in}",
+                f"  rows out: {rows_out}",
+                f"  data quality: {quality or 'no findings'}",
+                f"  at: {self.build.path}",
+            ]
+        )
+
+
+def build(
+    data_dir: Path,
+    rollup_dir: Path,
+    *,
+    dataset: str | None = None,
+    only_if_stale: bool = False,
+    sql_dir: Path = SQL_DIR,
+    progress: Callable[[str], None] | None = None,
+    max_ratios: Mapping[str, float] | None = None,
+) -> BuildResult:
+    """Build the rollups of `data_dir` and publish them under `rollup_dir`.
+
+    `progress` is told the name of each step as it starts (the CLI prints them with times);
+    `max_ratios` (quality.py) turns data-quality counts into a failure before anything is published."""
+    step = progress or (lambda _: None)
+    started = time.perf_counter()
+    rollup_dir.mkdir(parents=True, exist_ok=True)
+    step("waiting for the rollup folder's lock")
+    with exclusive(rollup_dir):
+        if only_if_stale:
+            published = find_published(rollup_dir)
+            # stale or damaged outputs are both a reason to build (a truncated Parquet in `current`)
+            if published is not None and rebuild_reason(published, data_dir, sql_dir) is None:
+                return BuildResult(published, time.perf_counter() - started, skipped=True)
+        step("reading the small tables, opening the metrics")
+        sources = open_sources(data_dir)
+        step("running the SQL, the audit and the data-quality counts (one streaming pass)")
+        queries = read_sql(sql_dir)
+        computed = compute(sources, sql_dir, queries)
+        step("checking the rollups (keys, order, reconciliation)")
+        check_rollups(computed.rollups, queries)
+        check_quality(computed.data_quality, computed.metric_rows, max_ratios or {})
+        rows = {
+            "campaigns": sources.campaigns.height,
+            "creators": sources.creators.height,
+            "campaign_daily_metrics": computed.metric_rows,
+        }
+        inputs = {name: describe_input(path) | {"rows": rows[name]} for name, path in sources.files.items()}
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "dataset": dataset or data_dir.resolve().name,
+            "inputs": inputs,
+            "sql": {name: sha256_file(path) for name, path in sql_files(sql_dir).items()},
+            "data_quality": computed.data_quality,
+            "versions": {
+                "campaign_analytics": __version__,
+                "python": platform.python_version(),
+                "polars": pl.__version__,
+            },
+        }
+        step("writing Parquet and publishing")
+        published = publish(rollup_dir, computed.rollups, manifest)
+    return BuildResult(published, time.perf_counter() - started)

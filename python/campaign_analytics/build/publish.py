@@ -1,0 +1,118 @@
+"""Publishing: a complete build folder beside the current one, then one atomic rename of `current`.
+
+A failed publish removes its own staging folder and never touches `current`, so the build being
+served stays byte-for-byte as it was. Builds of one ROLLUP_DIR are serialised with a file lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from campaign_analytics.published.manifest import (
+    BUILDS_DIR,
+    CURRENT_LINK,
+    MANIFEST_FILE,
+    ROLLUPS,
+    PublishedBuild,
+    sha256_file,
+)
+
+# Besides `current`, keep the build before it: for readers still holding it, and for the
+# service to fall back to when the newest build fails verification.
+KEEP_OLD_BUILDS = 1
+
+
+def publish(rollup_dir: Path, rollups: dict[str, pl.DataFrame], manifest: dict[str, Any]) -> PublishedBuild:
+    """Write a complete build beside the current one, then point `current` at it in one rename."""
+    builds = rollup_dir / BUILDS_DIR
+    builds.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
+    staging.chmod(0o755)  # mkdtemp makes it private; a published build is readable by the service user
+    link_tmp: Path | None = None
+    try:
+        outputs = {}
+        for name in ROLLUPS:
+            path = staging / f"{name}.parquet"
+            write_rollup(rollups[name], path)
+            outputs[name] = {"file": path.name, "rows": rollups[name].height, "sha256": sha256_file(path)}
+        content = hashlib.sha256(
+            json.dumps([manifest["inputs"], manifest["sql"], outputs], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        now = datetime.now(UTC)
+        build_id = f"{now:%Y%m%dT%H%M%S%fZ}-{content[:10]}"
+        full = {**manifest, "build_id": build_id, "built_at": now.isoformat(timespec="seconds"), "outputs": outputs}
+        _write_durably(staging / MANIFEST_FILE, json.dumps(full, indent=2, sort_keys=False).encode() + b"\n")
+        final = builds / build_id
+        os.rename(staging, final)
+        link_tmp = rollup_dir / f".{CURRENT_LINK}-{build_id}"
+        os.symlink(Path(BUILDS_DIR) / build_id, link_tmp)
+        os.replace(link_tmp, rollup_dir / CURRENT_LINK)  # the atomic step
+        link_tmp = None
+        _fsync_dir(rollup_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if link_tmp is not None:
+            link_tmp.unlink(missing_ok=True)
+        raise
+    _prune(builds, keep=final)
+    return PublishedBuild(final, full)
+
+
+def write_rollup(frame: pl.DataFrame, path: Path) -> None:
+    try:
+        frame.write_parquet(path, compression="zstd", statistics=True)
+    except pl.exceptions.PolarsError as exc:  # polars reports a full disk as its own error type
+        if "os error 28" in str(exc) or "No space left" in str(exc):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(builds: Path, keep: Path) -> None:
+    """Drop builds older than the newest KEEP_OLD_BUILDS before `keep`, and stale staging folders."""
+    older = sorted(
+        (p for p in builds.iterdir() if p.is_dir() and p != keep and not p.name.startswith(".")), reverse=True
+    )
+    for path in older[KEEP_OLD_BUILDS:]:
+        shutil.rmtree(path, ignore_errors=True)
+    for path in builds.glob(".staging-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def exclusive(rollup_dir: Path) -> Iterator[None]:
+    with (rollup_dir / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
