@@ -37,7 +37,7 @@ def test_publishes_three_rollups_and_a_manifest(tmp_path: Path) -> None:
     current = tmp_path / "out" / "current"
     assert current.is_symlink() and current.resolve() == result.build.path
     manifest = json.loads((current / "manifest.json").read_text())
-    assert manifest["schema_version"] == 1
+    assert manifest["schema_version"] == 2
     assert manifest["dataset"] == "visible"
     assert manifest["build_id"] == result.build.build_id == current.resolve().name
     assert {k: v["rows"] for k, v in manifest["inputs"].items()} == {
@@ -48,9 +48,10 @@ def test_publishes_three_rollups_and_a_manifest(tmp_path: Path) -> None:
     assert manifest["inputs"]["campaigns"]["sha256"] == sha256_file(VISIBLE / "campaigns.csv")
     assert set(manifest["sql"]) == {f"{name}.sql" for name in ROLLUPS}
     for name in ROLLUPS:
-        output = manifest["outputs"][name]
-        assert output["sha256"] == sha256_file(current / output["file"])
-        assert output["rows"] == pl.read_parquet(current / output["file"]).height
+        (part,) = manifest["outputs"][name]["parts"]  # this engine writes each rollup as one part
+        assert part["file"] == f"{name}.parquet"
+        assert part["sha256"] == sha256_file(current / part["file"])
+        assert part["rows"] == manifest["outputs"][name]["rows"] == pl.read_parquet(current / part["file"]).height
     assert manifest["data_quality"] == {
         "orphan_campaign_rows": 1,
         "orphan_campaign_ids": 1,
@@ -67,8 +68,8 @@ def test_same_inputs_give_the_same_rollups(tmp_path: Path) -> None:
     first = build(VISIBLE, tmp_path / "a").build
     second = build(VISIBLE, tmp_path / "b").build
     for name in ROLLUPS:
-        assert pl.read_parquet(first.rollup_path(name)).equals(pl.read_parquet(second.rollup_path(name)))
-        assert first.manifest["outputs"][name]["sha256"] == second.manifest["outputs"][name]["sha256"]
+        assert pl.read_parquet(first.rollup_parts(name)).equals(pl.read_parquet(second.rollup_parts(name)))
+        assert first.manifest["outputs"][name]["parts"] == second.manifest["outputs"][name]["parts"]
     assert first.build_id != second.build_id
 
 
@@ -181,7 +182,7 @@ def test_the_build_runs_only_the_text_above_the_marker(tmp_path: Path) -> None:
     published = build(VISIBLE, tmp_path / "out", sql_dir=sql).build
     reference = build(VISIBLE, tmp_path / "reference").build
     for name in ROLLUPS:
-        assert pl.read_parquet(published.rollup_path(name)).equals(pl.read_parquet(reference.rollup_path(name)))
+        assert pl.read_parquet(published.rollup_parts(name)).equals(pl.read_parquet(reference.rollup_parts(name)))
     moved = sql_copy(tmp_path / "sql-2", {"daily_anomalies": ("-- per-campaign select", "-- the per-campaign select")})
     with pytest.raises(
         BuildError, match=r"daily_anomalies\.sql: needs exactly one line starting '-- per-campaign select'"

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from campaign_analytics.build.pipeline import BuildResult, build
+from campaign_analytics.build.publish import publish_staged, staging_folder
 from campaign_analytics.errors import BuildCorrupt, RollupUnavailable
 from campaign_analytics.published.manifest import (
     MANIFEST_FILE,
@@ -60,7 +61,8 @@ def republish(build_: PublishedBuild, name: str, frame: pl.DataFrame) -> Publish
     frame.write_parquet(path, compression="zstd", statistics=True)
 
     def record(manifest: dict[str, Any]) -> None:
-        manifest["outputs"][name].update(sha256=sha256_file(path), rows=frame.height)
+        manifest["outputs"][name].update(rows=frame.height)
+        manifest["outputs"][name]["parts"][0].update(sha256=sha256_file(path), rows=frame.height)
 
     return rewrite_manifest(build_, record)
 
@@ -133,7 +135,7 @@ def test_bytes_that_match_their_sha256_but_are_not_parquet_are_refused(published
     path = published.path / FILES["campaign_performance"]
     path.write_bytes(b"PAR1 not really")
     damaged = rewrite_manifest(
-        published, lambda m: m["outputs"]["campaign_performance"].update(sha256=sha256_file(path))
+        published, lambda m: m["outputs"]["campaign_performance"]["parts"][0].update(sha256=sha256_file(path))
     )
     for check in (verify, read_verified):
         with pytest.raises(BuildCorrupt, match=r"campaign_performance\.parquet cannot be read as Parquet"):
@@ -142,7 +144,13 @@ def test_bytes_that_match_their_sha256_but_are_not_parquet_are_refused(published
 
 def test_a_row_count_that_disagrees_with_the_manifest_is_caught(published: PublishedBuild) -> None:
     rows = published.manifest["outputs"]["top_creators"]["rows"]
-    damaged = rewrite_manifest(published, lambda m: m["outputs"]["top_creators"].update(rows=rows + 1))
+    damaged = rewrite_manifest(
+        published,
+        lambda m: [
+            m["outputs"]["top_creators"].update(rows=rows + 1),
+            m["outputs"]["top_creators"]["parts"][0].update(rows=rows + 1),
+        ],
+    )
     message = f"build {published.build_id}: top_creators.parquet has {rows} rows; the manifest says {rows + 1}"
     for check in (verify, read_verified):
         with pytest.raises(BuildCorrupt) as caught:
@@ -281,7 +289,7 @@ def test_a_rollup_without_its_key_columns_is_refused() -> None:
 # --- the manifest ------------------------------------------------------------------------------
 
 
-def _delete(*keys: str) -> Callable[[dict[str, Any]], None]:
+def _delete(*keys: str | int) -> Callable[[dict[str, Any]], None]:
     def change(manifest: dict[str, Any]) -> None:
         node = manifest
         for key in keys[:-1]:
@@ -291,7 +299,7 @@ def _delete(*keys: str) -> Callable[[dict[str, Any]], None]:
     return change
 
 
-def _set(value: object, *keys: str) -> Callable[[dict[str, Any]], None]:
+def _set(value: object, *keys: str | int) -> Callable[[dict[str, Any]], None]:
     def change(manifest: dict[str, Any]) -> None:
         node = manifest
         for key in keys[:-1]:
@@ -307,15 +315,32 @@ def _set(value: object, *keys: str) -> Callable[[dict[str, Any]], None]:
         (_delete("outputs"), "outputs is missing"),
         (_delete("build_id"), "build_id is missing"),
         (_delete("schema_version"), "schema_version is missing"),
-        (_set(2, "schema_version"), "schema_version is 2; this service reads 1"),
-        (_set("1", "schema_version"), 'schema_version is "1"; this service reads 1'),
-        (_set(True, "schema_version"), "schema_version is true; this service reads 1"),
+        (_set(1, "schema_version"), "schema_version is 1; this service reads 2"),
+        (_set("2", "schema_version"), 'schema_version is "2"; this service reads 2'),
+        (_set(True, "schema_version"), "schema_version is true; this service reads 2"),
         (_set("../../etc", "build_id"), 'build_id is "../../etc", not a plain name'),
         (_set(None, "build_id"), "build_id is null, not a plain name"),
         (_set([], "outputs"), "outputs is [], not an object"),
         (_delete("outputs", "top_creators"), "outputs: top_creators is missing"),
-        (_delete("outputs", "daily_anomalies", "sha256"), "outputs.daily_anomalies: sha256 is missing"),
-        (_set("ABC", "outputs", "daily_anomalies", "sha256"), 'outputs.daily_anomalies: sha256 is "ABC", not a sha256'),
+        (_delete("outputs", "daily_anomalies", "parts"), "outputs.daily_anomalies: parts is missing"),
+        (_set([], "outputs", "daily_anomalies", "parts"), "outputs.daily_anomalies: parts is [], not a non-empty list"),
+        (_set(["x"], "outputs", "daily_anomalies", "parts"), r"outputs.daily_anomalies.parts[0]: not a JSON object"),
+        (
+            _delete("outputs", "daily_anomalies", "parts", 0, "sha256"),
+            r"outputs.daily_anomalies.parts[0]: sha256 is missing",
+        ),
+        (
+            _set("ABC", "outputs", "daily_anomalies", "parts", 0, "sha256"),
+            r'outputs.daily_anomalies.parts[0]: sha256 is "ABC", not a sha256',
+        ),
+        (
+            _set("top_creators.parquet", "outputs", "daily_anomalies", "parts", 0, "file"),
+            r'outputs.daily_anomalies.parts[0]: file "top_creators.parquet" is listed twice',
+        ),
+        (
+            _set(99, "outputs", "daily_anomalies", "rows"),
+            r"outputs.daily_anomalies: rows is 99 but its parts hold 17",
+        ),
         (_set(-1, "outputs", "campaign_performance", "rows"), "outputs.campaign_performance: rows is -1, not a whole"),
         (
             _set("7", "outputs", "campaign_performance", "rows"),
@@ -325,8 +350,14 @@ def _set(value: object, *keys: str) -> Callable[[dict[str, Any]], None]:
             _set(7.0, "outputs", "campaign_performance", "rows"),
             "outputs.campaign_performance: rows is 7.0, not a whole",
         ),
-        (_set("../x.parquet", "outputs", "top_creators", "file"), 'outputs.top_creators: file is "../x.parquet"'),
-        (_set("/etc/passwd", "outputs", "top_creators", "file"), 'outputs.top_creators: file is "/etc/passwd"'),
+        (
+            _set("../x.parquet", "outputs", "top_creators", "parts", 0, "file"),
+            r'outputs.top_creators.parts[0]: file is "../x.parquet"',
+        ),
+        (
+            _set("/etc/passwd", "outputs", "top_creators", "parts", 0, "file"),
+            r'outputs.top_creators.parts[0]: file is "/etc/passwd"',
+        ),
         (_delete("inputs"), "inputs is missing"),
         (_set({}, "inputs"), "inputs is empty"),
         (_delete("inputs", "creators", "mtime_ns"), "inputs.creators: mtime_ns is missing"),
@@ -369,8 +400,8 @@ def test_an_unreadable_manifest_is_named(published: PublishedBuild, content: byt
 def test_a_manifest_without_outputs_or_build_id_does_not_raise_key_errors(published: PublishedBuild) -> None:
     damaged = rewrite_manifest(published, lambda m: [m.pop("outputs"), m.pop("build_id")])
     assert damaged.build_id == published.path.name
-    with pytest.raises(BuildCorrupt, match=r"manifest\.json has no usable outputs\.top_creators\.file"):
-        damaged.rollup_path("top_creators")
+    with pytest.raises(BuildCorrupt, match=r"manifest\.json has no usable outputs\.top_creators\.parts"):
+        damaged.rollup_parts("top_creators")
 
 
 def test_check_manifest_accepts_what_the_build_writes(published: PublishedBuild) -> None:
@@ -507,3 +538,44 @@ def test_changed_inputs_are_a_reason_to_rebuild(tmp_path: Path) -> None:
     with (data / "creators.csv").open("a", encoding="utf-8") as handle:
         handle.write("crt-new,New\n")
     assert rebuild_reason(first.build, data) == f"build {first.build.build_id} was made from other inputs or SQL"
+
+
+# --- a rollup in several parts ---------------------------------------------------------------
+
+
+def _publish_in_parts(tmp_path: Path, source: PublishedBuild, split: int, *, reverse: bool = False) -> PublishedBuild:
+    """Publish `source`'s rollups again with top_creators cut into two parts after row `split`
+    (listed in key order, or reversed), the way an engine that writes several files would."""
+    frames = read_verified(source)
+    manifest = {k: v for k, v in source.manifest.items() if k not in {"build_id", "built_at", "outputs"}}
+    with staging_folder(tmp_path / "parts") as staging:
+        parts: dict[str, list[str]] = {}
+        for name, frame in frames.items():
+            pieces = [frame.slice(0, split), frame.slice(split)] if name == "top_creators" else [frame]
+            parts[name] = []
+            for index, piece in enumerate(pieces):
+                piece.write_parquet(staging / f"{name}-{index:05d}.parquet")
+                parts[name].append(f"{name}-{index:05d}.parquet")
+            if reverse:
+                parts[name].reverse()
+        return publish_staged(tmp_path / "parts", staging, parts, manifest)
+
+
+def test_a_rollup_in_several_parts_reads_as_their_rows_in_listed_order(
+    tmp_path: Path, published: PublishedBuild
+) -> None:
+    split = _publish_in_parts(tmp_path, published, split=5)
+    assert [part["rows"] for part in split.manifest["outputs"]["top_creators"]["parts"]] == [5, 9]
+    assert [p.name for p in split.rollup_parts("top_creators")] == [
+        "top_creators-00000.parquet",
+        "top_creators-00001.parquet",
+    ]
+    verify(split)
+    assert read_verified(split)["top_creators"].equals(read_verified(published)["top_creators"])
+
+
+def test_parts_listed_out_of_key_order_are_refused(tmp_path: Path, published: PublishedBuild) -> None:
+    shuffled = _publish_in_parts(tmp_path, published, split=5, reverse=True)
+    verify(shuffled)  # every part is intact; only their order is wrong
+    with pytest.raises(BuildCorrupt, match=r"top_creators: rows are not in \(campaign_id, rank\) order"):
+        read_verified(shuffled)

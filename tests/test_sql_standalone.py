@@ -31,7 +31,7 @@ D1, D2, D3 = "2026-01-01", "2026-01-02", "2026-01-03"
 
 
 def frames_of(result: BuildResult) -> dict[str, pl.DataFrame]:
-    return {name: pl.read_parquet(result.build.rollup_path(name)) for name in ROLLUPS}
+    return {name: pl.read_parquet(result.build.rollup_parts(name)) for name in ROLLUPS}
 
 
 # --- the visible sample: the contract's examples, from the files alone --------------------------

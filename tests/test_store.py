@@ -133,7 +133,7 @@ def test_the_verified_loader_refuses_a_missing_column_too(published: Path) -> No
     path = published / "daily_anomalies.parquet"
     pl.read_parquet(path).drop("roas").write_parquet(path)
     manifest = json.loads((published / "manifest.json").read_text())
-    manifest["outputs"]["daily_anomalies"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest["outputs"]["daily_anomalies"]["parts"][0]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     (published / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(RollupUnavailable, match=r"daily_anomalies\.parquet lacks column\(s\) roas"):
         RollupStore.verified(find_published(published.parents[1]))  # type: ignore[arg-type]

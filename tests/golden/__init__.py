@@ -20,6 +20,6 @@ def render(build: PublishedBuild) -> dict[str, str]:
     """Each rollup as CSV text, rows in key order."""
     out = {}
     for name in ROLLUPS:
-        frame = pl.read_parquet(build.rollup_path(name)).sort(ROLLUP_KEYS[name])
+        frame = pl.read_parquet(build.rollup_parts(name)).sort(ROLLUP_KEYS[name])
         out[f"{name}.csv"] = frame.write_csv(float_precision=None)
     return out

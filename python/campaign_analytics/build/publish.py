@@ -36,18 +36,49 @@ KEEP_OLD_BUILDS = 1
 
 
 def publish(rollup_dir: Path, rollups: dict[str, pl.DataFrame], manifest: dict[str, Any]) -> PublishedBuild:
-    """Write a complete build beside the current one, then point `current` at it in one rename."""
+    """Write each rollup as one Parquet part into a new build folder, then publish it."""
+    with staging_folder(rollup_dir) as staging:
+        parts = {}
+        for name in ROLLUPS:
+            write_rollup(rollups[name], staging / f"{name}.parquet")
+            parts[name] = [f"{name}.parquet"]
+        return publish_staged(rollup_dir, staging, parts, manifest)
+
+
+@contextlib.contextmanager
+def staging_folder(rollup_dir: Path) -> Iterator[Path]:
+    """A new, empty folder under builds/ for an engine to write a build's part files into;
+    removed again unless `publish_staged` has moved it into place."""
     builds = rollup_dir / BUILDS_DIR
     builds.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
     staging.chmod(0o755)  # mkdtemp makes it private; a published build is readable by the service user
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when it was published
+
+
+def publish_staged(
+    rollup_dir: Path, staging: Path, parts: dict[str, list[str]], manifest: dict[str, Any]
+) -> PublishedBuild:
+    """Publish the part files an engine wrote into `staging` (from `staging_folder`).
+
+    `parts` lists each rollup's files in key order. Each is hashed and its rows counted from its
+    Parquet footer; the manifest (written last) lists them; the folder is renamed into builds/
+    and `current` is pointed at it in one atomic rename. A failure leaves `current` as it was.
+    """
+    builds = rollup_dir / BUILDS_DIR
     link_tmp: Path | None = None
     try:
-        outputs = {}
+        outputs: dict[str, Any] = {}
         for name in ROLLUPS:
-            path = staging / f"{name}.parquet"
-            write_rollup(rollups[name], path)
-            outputs[name] = {"file": path.name, "rows": rollups[name].height, "sha256": sha256_file(path)}
+            listed = []
+            for file in parts[name]:
+                path = staging / file
+                rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+                listed.append({"file": file, "rows": rows, "sha256": sha256_file(path)})
+            outputs[name] = {"rows": sum(part["rows"] for part in listed), "parts": listed}
         content = hashlib.sha256(
             json.dumps([manifest["inputs"], manifest["sql"], outputs], sort_keys=True, default=str).encode()
         ).hexdigest()
@@ -63,7 +94,6 @@ def publish(rollup_dir: Path, rollups: dict[str, pl.DataFrame], manifest: dict[s
         link_tmp = None
         _fsync_dir(rollup_dir)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
         if link_tmp is not None:
             link_tmp.unlink(missing_ok=True)
         raise

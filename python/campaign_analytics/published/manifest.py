@@ -5,10 +5,12 @@ A rollup folder (`ROLLUP_DIR`) looks like this:
     ROLLUP_DIR/
       current -> builds/<build_id>        symlink, swapped atomically by the build
       builds/<build_id>/
-        campaign_performance.parquet
-        top_creators.parquet
-        daily_anomalies.parquet
+        campaign_performance.parquet      each rollup is one or more Parquet parts; the manifest
+        top_creators.parquet              lists them in key order (their rows, concatenated in
+        daily_anomalies.parquet           that order, are the rollup in key order)
         manifest.json                     written last: a folder without it is not a build
+
+    outputs.<rollup> = {"rows": <total>, "parts": [{"file", "rows", "sha256"}, ...]}
 
 The manifest records fingerprints (sha256) of the inputs and of the SQL files, so the service
 can tell whether the published build answers for the data it is pointed at, plus row counts,
@@ -43,7 +45,7 @@ import polars as pl
 
 from campaign_analytics.errors import BuildCorrupt, RollupUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a rollup is a list of parts (1 had one file per rollup)
 ROLLUPS = ("campaign_performance", "top_creators", "daily_anomalies")
 # The SQL files ship inside the package (`campaign_analytics/sql`, a link to the repository's
 # top-level sql/ in a checkout, a copy in a wheel): one place, found the same way from anywhere.
@@ -125,14 +127,16 @@ class PublishedBuild:
         value = self.manifest.get("build_id")
         return value if isinstance(value, str) and _SAFE_NAME.fullmatch(value) else self.path.name
 
-    def rollup_path(self, name: str) -> Path:
-        """Where rollup `name` is; BuildCorrupt (not KeyError) when the manifest cannot say."""
+    def rollup_parts(self, name: str) -> list[Path]:
+        """The part files of rollup `name`, in key order; BuildCorrupt (not KeyError) when the
+        manifest cannot say."""
         outputs = self.manifest.get("outputs")
         entry = outputs.get(name) if isinstance(outputs, dict) else None
-        file = entry.get("file") if isinstance(entry, dict) else None
-        if not isinstance(file, str) or not _SAFE_NAME.fullmatch(file):
-            raise BuildCorrupt(f"build {self.build_id}: {MANIFEST_FILE} has no usable outputs.{name}.file")
-        return self.path / file
+        parts = entry.get("parts") if isinstance(entry, dict) else None
+        files = [part.get("file") if isinstance(part, dict) else None for part in parts or ()]
+        if not files or not all(isinstance(f, str) and _SAFE_NAME.fullmatch(f) for f in files):
+            raise BuildCorrupt(f"build {self.build_id}: {MANIFEST_FILE} has no usable outputs.{name}.parts")
+        return [self.path / str(file) for file in files]
 
 
 def find_published(rollup_dir: Path) -> PublishedBuild | None:
@@ -182,12 +186,26 @@ def check_manifest(manifest: Any, where: str = MANIFEST_FILE) -> None:
         raise BuildCorrupt(f"{where}: schema_version is {_show(version)}; this service reads {SCHEMA_VERSION}")
     _name(manifest, "build_id", where)
     outputs = _mapping(manifest, "outputs", where)
+    seen: set[str] = set()
     for rollup in ROLLUPS:
         entry = _mapping(outputs, rollup, f"{where}: outputs")
         at = f"{where}: outputs.{rollup}"
-        _name(entry, "file", at)
-        _count(entry, "rows", at)
-        _sha256(entry, "sha256", at)
+        total = _count(entry, "rows", at)
+        parts = _field(entry, "parts", at)
+        if not isinstance(parts, list) or not parts:
+            raise BuildCorrupt(f"{at}: parts is {_show(parts)}, not a non-empty list")
+        for index, part in enumerate(parts):
+            part_at = f"{at}.parts[{index}]"
+            if not isinstance(part, dict):
+                raise BuildCorrupt(f"{part_at}: not a JSON object")
+            file = _name(part, "file", part_at)
+            if file in seen or file == MANIFEST_FILE:
+                raise BuildCorrupt(f"{part_at}: file {_show(file)} is listed twice")
+            seen.add(file)
+            _count(part, "rows", part_at)
+            _sha256(part, "sha256", part_at)
+        if sum(part["rows"] for part in parts) != total:
+            raise BuildCorrupt(f"{at}: rows is {total} but its parts hold {sum(part['rows'] for part in parts)}")
     inputs = _mapping(manifest, "inputs", where)
     if not inputs:
         raise BuildCorrupt(f"{where}: inputs is empty")
@@ -213,17 +231,19 @@ def verify(build: PublishedBuild, *, rows: bool = True) -> None:
     label = f"build {build.build_id}"
     _check_manifest_of(build, label)
     for name in ROLLUPS:
-        entry = build.manifest["outputs"][name]
-        path = build.path / entry["file"]
-        if _sha256_or_corrupt(path, label, entry["file"]) != entry["sha256"]:
-            raise BuildCorrupt(f"{label}: {entry['file']} {_CHANGED}")
-        if rows:
-            try:
-                found = pl.scan_parquet(path).select(pl.len()).collect().item()
-            except (OSError, pl.exceptions.PolarsError) as exc:
-                raise BuildCorrupt(f"{label}: {entry['file']} cannot be read as Parquet: {_first_line(exc)}") from None
-            if found != entry["rows"]:
-                raise BuildCorrupt(f"{label}: {entry['file']} has {found} rows; the manifest says {entry['rows']}")
+        for part in build.manifest["outputs"][name]["parts"]:
+            path = build.path / part["file"]
+            if _sha256_or_corrupt(path, label, part["file"]) != part["sha256"]:
+                raise BuildCorrupt(f"{label}: {part['file']} {_CHANGED}")
+            if rows:
+                try:
+                    found = pl.scan_parquet(path).select(pl.len()).collect().item()
+                except (OSError, pl.exceptions.PolarsError) as exc:
+                    raise BuildCorrupt(
+                        f"{label}: {part['file']} cannot be read as Parquet: {_first_line(exc)}"
+                    ) from None
+                if found != part["rows"]:
+                    raise BuildCorrupt(f"{label}: {part['file']} has {found} rows; the manifest says {part['rows']}")
 
 
 def read_verified(build: PublishedBuild) -> dict[str, pl.DataFrame]:
@@ -238,27 +258,33 @@ def read_verified(build: PublishedBuild) -> dict[str, pl.DataFrame]:
     _check_manifest_of(build, label)
     frames = {}
     for name in ROLLUPS:
-        entry = build.manifest["outputs"][name]
+        pieces = [_read_part(build, part, label) for part in build.manifest["outputs"][name]["parts"]]
+        frame = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="vertical", rechunk=True)
         try:
-            data = (build.path / entry["file"]).read_bytes()
-        except FileNotFoundError:
-            raise BuildCorrupt(f"{label}: {entry['file']} is missing") from None
-        except OSError as exc:
-            raise BuildCorrupt(f"{label}: cannot read {entry['file']}: {exc.strerror or exc}") from None
-        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise BuildCorrupt(f"{label}: {entry['file']} {_CHANGED}")
-        try:
-            frame = pl.read_parquet(io.BytesIO(data))
-        except (OSError, pl.exceptions.PolarsError) as exc:  # a manifest written for bad bytes
-            raise BuildCorrupt(f"{label}: {entry['file']} cannot be read as Parquet: {_first_line(exc)}") from None
-        if frame.height != entry["rows"]:
-            raise BuildCorrupt(f"{label}: {entry['file']} has {frame.height} rows; the manifest says {entry['rows']}")
-        try:
-            check_rollup_frame(name, frame)
+            check_rollup_frame(name, frame)  # across parts too: the parts must be listed in key order
         except BuildCorrupt as exc:
             raise BuildCorrupt(f"{label}: {exc}") from None
         frames[name] = frame
     return frames
+
+
+def _read_part(build: PublishedBuild, part: dict[str, Any], label: str) -> pl.DataFrame:
+    """One part's rows, from bytes that hashed to the manifest's sha256 (read once, then parsed)."""
+    try:
+        data = (build.path / part["file"]).read_bytes()
+    except FileNotFoundError:
+        raise BuildCorrupt(f"{label}: {part['file']} is missing") from None
+    except OSError as exc:
+        raise BuildCorrupt(f"{label}: cannot read {part['file']}: {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != part["sha256"]:
+        raise BuildCorrupt(f"{label}: {part['file']} {_CHANGED}")
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except (OSError, pl.exceptions.PolarsError) as exc:  # a manifest written for bad bytes
+        raise BuildCorrupt(f"{label}: {part['file']} cannot be read as Parquet: {_first_line(exc)}") from None
+    if frame.height != part["rows"]:
+        raise BuildCorrupt(f"{label}: {part['file']} has {frame.height} rows; the manifest says {part['rows']}")
+    return frame
 
 
 def check_rollup_frame(name: str, frame: pl.DataFrame) -> None:

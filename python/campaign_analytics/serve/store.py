@@ -81,7 +81,7 @@ class RollupStore:
         for name, frame in frames.items():
             missing = [c for c in REQUIRED_COLUMNS[name] if c not in frame.columns]
             if missing:
-                file = build.rollup_path(name).name
+                file = ", ".join(part.name for part in build.rollup_parts(name))
                 raise RollupUnavailable(f"build {build.build_id}: {file} lacks column(s) {', '.join(missing)}")
         self.build = build
         self.build_id = build.build_id
@@ -129,11 +129,13 @@ class RollupStore:
         """The build's rollups as they are on disk, unverified (tests of the store itself)."""
         frames = {}
         for name in ROLLUPS:
-            path = build.rollup_path(name)
-            try:
-                frames[name] = pl.read_parquet(path)
-            except (OSError, pl.exceptions.PolarsError) as exc:
-                raise RollupUnavailable(f"build {build.build_id}: cannot read {path.name}: {exc}") from None
+            pieces = []
+            for path in build.rollup_parts(name):
+                try:
+                    pieces.append(pl.read_parquet(path))
+                except (OSError, pl.exceptions.PolarsError) as exc:
+                    raise RollupUnavailable(f"build {build.build_id}: cannot read {path.name}: {exc}") from None
+            frames[name] = pl.concat(pieces)
         return cls(build, frames)
 
     def __len__(self) -> int:
