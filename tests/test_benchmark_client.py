@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from campaign_analytics.anomalies import Thresholds
 from campaign_analytics.errors import BenchmarkUnavailable
@@ -208,6 +209,60 @@ def test_bad_encodings_are_502s(stub: StubBenchmarks, encoding: str, body: bytes
     stub.behave(body=body, headers={"Content-Encoding": encoding})
     [result] = run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001")
     assert str(result).startswith(f"benchmark service GET {stub.url}/benchmarks/cmp-001: {problem}")
+
+
+# --- only a plain 200 is thresholds, as the anomalies endpoint answers -------------------------
+
+# valid thresholds, far from cmp-002's own, so an answer that used them would show it
+OTHER = b'{"min_ctr": 0.5, "min_roas": 9.0}'
+ELSEWHERE = "http://benchmarks.example/benchmarks/cmp-002"
+
+
+@pytest.fixture(scope="module")
+def anomalies_client(stub: StubBenchmarks, visible_rollup_dir: Path) -> Iterator[TestClient]:
+    settings = Settings.for_data(
+        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url, benchmark_timeout_seconds=TIMEOUT
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "problem"),
+    [
+        ({"status": 201, "body": OTHER}, "HTTP 201 Created: only a 200 answer carries thresholds"),
+        ({"status": 206, "body": OTHER}, "HTTP 206 Partial Content: only a 200 answer carries thresholds"),
+        (
+            {"status": 302, "body": OTHER, "headers": {"Location": ELSEWHERE}},
+            f"HTTP 302 Found, a redirect to '{ELSEWHERE}' (redirects are not followed)",
+        ),
+        (
+            {"status": 302, "body": b"", "headers": {"Location": ELSEWHERE}},
+            f"HTTP 302 Found, a redirect to '{ELSEWHERE}' (redirects are not followed)",
+        ),
+        ({"status": 399, "body": OTHER}, "HTTP 399: only a 200 answer carries thresholds"),
+    ],
+    ids=["201", "206", "302", "302-empty", "399"],
+)
+def test_anomalies_take_thresholds_only_from_a_plain_200(
+    anomalies_client: TestClient, stub: StubBenchmarks, behaviour: dict[str, Any], problem: str
+) -> None:
+    stub.behave(**behaviour)
+    before = len(stub.requests)
+    response = anomalies_client.get("/campaigns/cmp-002/anomalies")
+    assert response.status_code == 502
+    assert response.json() == {"detail": f"benchmark service GET {stub.url}/benchmarks/cmp-002: {problem}"}
+    assert stub.requests[before:] == ["/benchmarks/cmp-002"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
+def test_anomalies_use_a_200_with_the_same_body(
+    anomalies_client: TestClient, stub: StubBenchmarks, content_type: str | None
+) -> None:
+    stub.behave(body=OTHER, content_type=content_type)
+    response = anomalies_client.get("/campaigns/cmp-002/anomalies")
+    assert response.status_code == 200
+    assert response.json()["thresholds"] == {"min_ctr": 0.5, "min_roas": 9.0}
 
 
 # --- one call in flight per campaign -----------------------------------------------------------

@@ -18,6 +18,8 @@ from campaign_analytics.serve.benchmarks import FixtureBenchmarks, HttpBenchmark
 from tests.stub_benchmarks import StubBenchmarks, closed_port_url
 
 TIMEOUT = 0.5
+# a valid thresholds body, sent below with statuses that must not make it thresholds
+OTHER = b'{"min_ctr": 0.5, "min_roas": 9.0}'
 
 
 @pytest.mark.parametrize(
@@ -130,6 +132,33 @@ def test_campaign_ids_are_url_encoded(stub: StubBenchmarks) -> None:
         ({"status": 404}, "HTTP 404, no thresholds for campaign 'cmp-1'"),
         ({"status": 500}, "HTTP 500"),
         ({"status": 503}, "HTTP 503"),
+        ({"status": 201, "body": OTHER}, "HTTP 201 Created: only a 200 answer carries thresholds"),
+        (
+            {"status": 206, "body": OTHER, "headers": {"Content-Range": "bytes 0-32/100"}},
+            "HTTP 206 Partial Content: only a 200 answer carries thresholds",
+        ),
+        (
+            {"status": 203, "body": OTHER},
+            "HTTP 203 Non-Authoritative Information: only a 200 answer carries thresholds",
+        ),
+        ({"status": 399, "body": OTHER}, "HTTP 399: only a 200 answer carries thresholds"),
+        ({"status": 300, "body": OTHER}, "HTTP 300 Multiple Choices: only a 200 answer carries thresholds"),
+        (
+            {"status": 302, "body": OTHER, "headers": {"Location": "http://benchmarks.example/benchmarks/cmp-1"}},
+            "HTTP 302 Found, a redirect to 'http://benchmarks.example/benchmarks/cmp-1' (redirects are not followed)",
+        ),
+        (
+            {"status": 302, "body": b"", "headers": {"Location": "http://benchmarks.example/benchmarks/cmp-1"}},
+            "HTTP 302 Found, a redirect to 'http://benchmarks.example/benchmarks/cmp-1' (redirects are not followed)",
+        ),
+        (
+            {"status": 308, "body": OTHER, "headers": {"Location": "/benchmarks/elsewhere"}},
+            "HTTP 308 Permanent Redirect, a redirect to '/benchmarks/elsewhere' (redirects are not followed)",
+        ),
+        (
+            {"status": 301, "body": OTHER, "headers": {"Location": "/" + "x" * 300}},
+            "HTTP 301 Moved Permanently, a redirect to '/" + "x" * 199 + "' (redirects are not followed)",
+        ),
         ({"body": b"<html>oops</html>"}, "body is not JSON (Expecting value: line 1 column 1 (char 0))"),
         ({"body": b'"0.03"'}, "expected a JSON object, got a string"),
         ({"body": b'{"min_ctr": 0.03}'}, "key 'min_roas' is missing"),
@@ -150,6 +179,13 @@ def test_http_failures_become_one_error_saying_what_went_wrong(
         fetch(stub.url)
     assert str(caught.value) == f"benchmark service GET {stub.url}/benchmarks/cmp-1: {problem}"
     assert time.monotonic() - started < 3 * TIMEOUT
+    assert stub.requests[-1] == "/benchmarks/cmp-1"  # one call, no redirect followed
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", "application/octet-stream", None])
+def test_a_200_is_thresholds_whatever_its_content_type(stub: StubBenchmarks, content_type: str | None) -> None:
+    stub.behave(body=OTHER, content_type=content_type)
+    assert fetch(stub.url) == Thresholds(Decimal("0.5"), Decimal("9.0"))
 
 
 def test_unreachable_service() -> None:

@@ -32,6 +32,8 @@ What a failed call says: every failure is `BenchmarkUnavailable` (HTTP 502), its
     HTTP 404, no thresholds for ...   the service has no thresholds for the campaign
     HTTP <status>                     any other status >= 400
     HTTP 304 Not Modified, ...        a 304 that matches no stored response
+    HTTP <status> <phrase>, a redirect to '<Location>' (redirects are not followed)
+    HTTP <status> <phrase>: only a 200 answer carries thresholds   any other status below 400
     body is larger than <N> bytes     more than MAX_BODY_BYTES on the wire (or announced)
     compressed body is larger ...     a gzip/deflate body over MAX_BODY_BYTES on the wire
     body is larger than <N> bytes once decompressed (<coding>)
@@ -67,6 +69,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -485,6 +488,7 @@ class HttpBenchmarks:
         return httpx.AsyncClient(
             transport=transport,
             timeout=None,  # one deadline, asyncio.timeout(self.timeout), bounds the whole call
+            follow_redirects=False,  # a redirect is a failure that says where it pointed
             headers={"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"},
         )
 
@@ -603,13 +607,10 @@ class HttpBenchmarks:
             usage.timeouts_in_a_row, usage.last_answer = 0, time.monotonic()
         if status == 304:
             return self._not_modified(campaign_id, entry if conditional else None, headers, requested_at, where)
-        if status == 404:
-            raise BenchmarkUnavailable(f"{where}: HTTP 404, no thresholds for campaign {campaign_id!r}")
-        if status >= 400:
-            raise BenchmarkUnavailable(f"{where}: HTTP {status}")
+        if status != 200:
+            raise BenchmarkUnavailable(f"{where}: {_not_thresholds(status, headers, campaign_id)}")
         thresholds = parse_thresholds(decode_json(body, where), where)
-        if status == 200:
-            self.cache.store(campaign_id, thresholds, Freshness.of(headers, requested_at))
+        self.cache.store(campaign_id, thresholds, Freshness.of(headers, requested_at))
         return thresholds
 
     def _not_modified(
@@ -629,8 +630,8 @@ class HttpBenchmarks:
     ) -> tuple[int, httpx.Headers, bytes]:
         async with client.stream("GET", url, headers=headers) as response:
             status = response.status_code
-            if status >= 400 or status == 304:
-                return status, response.headers, b""
+            if status != 200:
+                return status, response.headers, b""  # only a 200's body is ever used
             return status, response.headers, await read_body(response, where)
 
     async def health(self) -> str:
@@ -642,6 +643,30 @@ class HttpBenchmarks:
             except (TimeoutError, httpx.HTTPError, aiohttp.ClientError):
                 return "error"
         return "ok" if status < 500 else "error"
+
+
+def _not_thresholds(status: int, headers: httpx.Headers, campaign_id: str) -> str:
+    """Why an answer with this status (not 200, not a 304) carries no thresholds.
+
+    A 201, a 206 or any other 2xx or 3xx may carry a body that parses, but only a 200 says the
+    body is the resource asked for (a 206 is a part of it, a 201 describes something just made,
+    a 3xx points elsewhere): using it would be a silent substitute. Redirects are not followed,
+    since the service's address is configured, not discovered; where one pointed is shown as
+    the server wrote it, cut at 200 characters and quoted by repr() so no control character
+    reaches a response or a log line.
+    """
+    if status == 404:
+        return f"HTTP 404, no thresholds for campaign {campaign_id!r}"
+    if status >= 400:
+        return f"HTTP {status}"
+    try:
+        named = f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:  # a status with no registered name, such as 399
+        named = f"HTTP {status}"
+    location = headers.get("location")
+    if 300 <= status < 400 and location is not None:
+        return f"{named}, a redirect to {location[:200]!r} (redirects are not followed)"
+    return f"{named}: only a 200 answer carries thresholds"
 
 
 def _aiohttp_session() -> aiohttp.ClientSession:
