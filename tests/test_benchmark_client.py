@@ -241,8 +241,12 @@ def anomalies_client(stub: StubBenchmarks, visible_rollup_dir: Path) -> Iterator
             f"HTTP 302 Found, a redirect to '{ELSEWHERE}' (redirects are not followed)",
         ),
         ({"status": 399, "body": OTHER}, "HTTP 399: only a 200 answer carries thresholds"),
+        (
+            {"body": b'{"min_ctr": 0.03, "min_roas": 2.5, "min_ctr": 0.5}'},
+            "key 'min_ctr' appears more than once in an object, so the body is ambiguous",
+        ),
     ],
-    ids=["201", "206", "302", "302-empty", "399"],
+    ids=["201", "206", "302", "302-empty", "399", "200-repeated-key"],
 )
 def test_anomalies_take_thresholds_only_from_a_plain_200(
     anomalies_client: TestClient, stub: StubBenchmarks, behaviour: dict[str, Any], problem: str

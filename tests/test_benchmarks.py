@@ -20,6 +20,7 @@ from tests.stub_benchmarks import StubBenchmarks, closed_port_url
 TIMEOUT = 0.5
 # a valid thresholds body, sent below with statuses that must not make it thresholds
 OTHER = b'{"min_ctr": 0.5, "min_roas": 9.0}'
+REPEATED = "appears more than once in an object, so the body is ambiguous"
 
 
 @pytest.mark.parametrize(
@@ -42,6 +43,15 @@ OTHER = b'{"min_ctr": 0.5, "min_roas": 9.0}'
         (b'{"min_ctr": 0.03, "min_roas": -0}', "min_roas is -0, not a finite number >= 0"),
         (b'{"min_ctr": 1e-10000000, "min_roas": 1}', "min_ctr is 1E-10000000, outside the accepted thresholds"),
         (b'{"min_ctr": 0.03, "min_roas": 2e12}', "min_roas is 2E+12, outside the accepted thresholds"),
+        (b'{"min_ctr": 0.03, "min_roas": 2.5, "min_ctr": 0.5}', f"key 'min_ctr' {REPEATED}"),
+        (b'{"min_ctr": 0.5, "min_roas": 2.5, "min_ctr": 0.5}', f"key 'min_ctr' {REPEATED}"),  # even the same value
+        (b'{"min_ctr": 0.03, "min_roas": 2.5, "note": 1, "note": 2}', f"key 'note' {REPEATED}"),  # an extra key too
+        (b'{"min_ctr": 0.03, "min_roas": 2.5, "extra": [{"a": 1, "a": 2}]}', f"key 'a' {REPEATED}"),  # at any depth
+        (b'{"\\u001b[2J": 1, "\\u001b[2J": 2}', f"key '\\x1b[2J' {REPEATED}"),  # shown escaped
+        (
+            b'{"' + b"k" * 100 + b'": 1, "' + b"k" * 100 + b'": 2}',
+            f"key 'kkkkkkkkkkkkkkkkkkk...kkkkkkk' (102 characters) {REPEATED}",
+        ),
     ],
 )
 def test_bad_threshold_bodies_are_refused_with_a_reason(body: bytes, problem: str) -> None:
@@ -78,6 +88,12 @@ def test_fixture_file_answers_and_sees_edits(tmp_path: Path) -> None:
         ("[1]", "cmp-1", "expected an object of campaign ids, got an array"),
         ('{"cmp-1": {"min_ctr": "x", "min_roas": 1}}', "cmp-1", "campaign 'cmp-1': min_ctr is a string, not a number"),
         ('{"cmp-1": {"min_ctr": 0.1, "min_roas": 1}}', "cmp-2", "has no thresholds for campaign 'cmp-2'"),
+        (
+            '{"cmp-1": {"min_ctr": 0.1, "min_roas": 1}, "cmp-1": {"min_ctr": 0.2, "min_roas": 1}}',
+            "cmp-1",
+            f"key 'cmp-1' {REPEATED}",
+        ),
+        ('{"cmp-1": {"min_ctr": 0.1, "min_roas": 1, "min_roas": 2}}', "cmp-1", f"key 'min_roas' {REPEATED}"),
     ],
 )
 def test_fixture_failures(tmp_path: Path, content: str | None, campaign: str, problem: str) -> None:
@@ -165,6 +181,7 @@ def test_campaign_ids_are_url_encoded(stub: StubBenchmarks) -> None:
         ({"body": b'{"min_ctr": false, "min_roas": 1}'}, "min_ctr is a boolean, not a number"),
         ({"body": b'{"min_ctr": 0.1, "min_roas": "2"}'}, "min_roas is a string, not a number"),
         ({"body": b'{"min_ctr": -0.1, "min_roas": 2}'}, "min_ctr is -0.1, not a finite number >= 0"),
+        ({"body": b'{"min_ctr": 0.03, "min_roas": 2.5, "min_ctr": 0.5}'}, f"key 'min_ctr' {REPEATED}"),
         ({"body": b" " * 70_000 + b"{}"}, "body is larger than 65536 bytes"),
         ({"delay": 2 * TIMEOUT}, f"timed out after {TIMEOUT:g} s"),
         ({"drip": TIMEOUT / 5}, f"timed out after {TIMEOUT:g} s"),  # each byte in time, the whole too slow

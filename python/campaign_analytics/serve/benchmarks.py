@@ -40,6 +40,7 @@ What a failed call says: every failure is `BenchmarkUnavailable` (HTTP 502), its
     body is not valid <coding> data   corrupt, truncated, or trailing bytes after the stream
     unsupported Content-Encoding ...  anything but identity, gzip, x-gzip or deflate
     body is not JSON (...)            json.loads failed (NaN and Infinity are not JSON)
+    key 'k' appears more than once in an object, ...    the body is ambiguous (any object in it)
     expected a JSON object, got ...   a valid JSON value that is not an object
     key 'min_ctr' is missing          (or min_roas)
     min_ctr is a string, not a number (booleans and null likewise)
@@ -134,7 +135,7 @@ def _threshold(number: Any, key: str, where: str) -> Decimal:
         raise BenchmarkUnavailable(f"{where}: {key} is {_json_type(number)}, not a number")
     number = Decimal(number)
     if not number.is_finite() or number.is_signed() or (number and number.adjusted() > 308):
-        raise BenchmarkUnavailable(f"{where}: {key} is {_shown(number)}, not a finite number >= 0")
+        raise BenchmarkUnavailable(f"{where}: {key} is {_shown(str(number))}, not a finite number >= 0")
     if not number:
         return Decimal(0)  # 0E-100000000 is 0 too; keep no exponent around
     _, digits, exponent = number.as_tuple()
@@ -144,15 +145,14 @@ def _threshold(number: Any, key: str, where: str) -> Decimal:
         significant -= 1
     if not SMALLEST_THRESHOLD <= number <= LARGEST_THRESHOLD or significant > MAX_SIGNIFICANT_DIGITS:
         raise BenchmarkUnavailable(
-            f"{where}: {key} is {_shown(number)}, outside the accepted thresholds (0, or "
+            f"{where}: {key} is {_shown(str(number))}, outside the accepted thresholds (0, or "
             f"{SMALLEST_THRESHOLD} to {LARGEST_THRESHOLD} with at most {MAX_SIGNIFICANT_DIGITS} significant digits)"
         )
     # without its trailing zeros, so the exact comparison's integers stay as small as the value
     return Decimal((0, digits[:significant], exponent + len(digits) - significant))
 
 
-def _shown(number: Decimal) -> str:
-    text = str(number)
+def _shown(text: str) -> str:
     if len(text) <= 40:
         return text
     return f"{text[:20]}...{text[-8:]} ({len(text)} characters)"
@@ -160,13 +160,42 @@ def _shown(number: Decimal) -> str:
 
 def decode_json(body: bytes, where: str) -> Any:
     try:
-        return json.loads(body, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant)
+        return json.loads(
+            body,
+            parse_float=Decimal,
+            parse_int=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except _RepeatedKey as exc:
+        raise BenchmarkUnavailable(
+            f"{where}: key {_shown(repr(exc.key))} appears more than once in an object, so the body is ambiguous"
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise BenchmarkUnavailable(f"{where}: body is not JSON ({exc})") from None
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One JSON object, refused if a key repeats: json.loads would keep the last value without
+    a word, and which value the writer meant cannot be known. Extra keys are fine."""
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return value
 
 
 def _json_type(value: Any) -> str:
