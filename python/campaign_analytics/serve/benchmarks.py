@@ -34,11 +34,8 @@ What a failed call says: every failure is `BenchmarkUnavailable` (HTTP 502), its
     HTTP 304 Not Modified, ...        a 304 that matches no stored response
     HTTP <status> <phrase>, a redirect to '<Location>' (redirects are not followed)
     HTTP <status> <phrase>: only a 200 answer carries thresholds   any other status below 400
-    body is larger than <N> bytes     more than MAX_BODY_BYTES on the wire (or announced)
-    compressed body is larger ...     a gzip/deflate body over MAX_BODY_BYTES on the wire
-    body is larger than <N> bytes once decompressed (<coding>)
-    body is not valid <coding> data   corrupt, truncated, or trailing bytes after the stream
-    unsupported Content-Encoding ...  anything but identity, gzip, x-gzip or deflate
+    Content-Encoding '<c>', but ...   any coding but identity: the request asks for identity only
+    body is larger than <N> bytes     more than MAX_BODY_BYTES (announced, or on the wire)
     body is not JSON (...)            json.loads failed (NaN and Infinity are not JSON)
     key 'k' appears more than once in an object, ...    the body is ambiguous (any object in it)
     expected a JSON object, got ...   a valid JSON value that is not an object
@@ -65,7 +62,6 @@ import contextlib
 import json
 import os
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -84,8 +80,7 @@ from campaign_analytics.errors import BenchmarkUnavailable
 from campaign_analytics.http import metrics
 
 THRESHOLD_KEYS = ("min_ctr", "min_roas")
-MAX_BODY_BYTES = 64 * 1024  # bytes read from the wire, compressed or not
-MAX_DECODED_BYTES = 64 * 1024  # bytes a compressed body may unpack to
+MAX_BODY_BYTES = 64 * 1024  # a thresholds body is about 35 bytes
 SMALLEST_THRESHOLD = Decimal("1E-12")  # below this only 0 is accepted
 LARGEST_THRESHOLD = Decimal("1E+12")
 MAX_SIGNIFICANT_DIGITS = 30
@@ -258,85 +253,31 @@ class FixtureBenchmarks:
         return "fixture"
 
 
-# --- the body: capped on the wire and after decompression ------------------------------------
+# --- the body: identity only, capped on the wire ---------------------------------------------
 
 
 async def read_body(response: httpx.Response, where: str) -> bytes:
-    """The response body, decoded here rather than by httpx so that both the bytes read from
-    the wire and the bytes they unpack to are capped before they are held."""
+    """The body of a 200, held only up to MAX_BODY_BYTES.
+
+    The request asks for `Accept-Encoding: identity`: a body of about 35 bytes gains nothing
+    from compression, and a compressed one could unpack to far more than it weighs on the wire.
+    An answer in any other coding is refused before its body is read.
+    """
+    codings = [c.strip() for value in response.headers.get_list("content-encoding") for c in value.split(",")]
+    if any(c and c.lower() != "identity" for c in codings):
+        shown = ", ".join(response.headers.get_list("content-encoding"))
+        raise BenchmarkUnavailable(f"{where}: Content-Encoding {shown[:100]!r}, but only identity was asked for")
     length = response.headers.get("content-length", "").strip()
     if length.isascii() and length.isdigit() and (len(length) > 12 or int(length) > MAX_BODY_BYTES):
         raise BenchmarkUnavailable(f"{where}: body is larger than {MAX_BODY_BYTES} bytes")
-    inflater = _Inflater.for_encoding(response.headers.get_list("content-encoding"), where)
     body = bytearray()
-    read = 0
-    stream: Any = response.stream  # the raw bytes: httpx's own decoding is not used
-    async for chunk in stream:
-        read += len(chunk)
-        if read > MAX_BODY_BYTES:
-            compressed = "compressed " if inflater is not None else ""
-            raise BenchmarkUnavailable(f"{where}: {compressed}body is larger than {MAX_BODY_BYTES} bytes")
-        if inflater is None:
-            body += chunk
-        else:
-            inflater.feed(chunk, body)
-    if inflater is not None:
-        inflater.finish()
+    # identity only, so these are the bytes as sent; unlike aiter_raw() it also serves a body a
+    # given transport already holds in memory (httpx.MockTransport's)
+    async for chunk in response.aiter_bytes():
+        if len(body) + len(chunk) > MAX_BODY_BYTES:
+            raise BenchmarkUnavailable(f"{where}: body is larger than {MAX_BODY_BYTES} bytes")
+        body += chunk
     return bytes(body)
-
-
-class _Inflater:
-    """gzip or deflate, inflated a bounded step at a time (zlib's max_length)."""
-
-    def __init__(self, coding: str, where: str) -> None:
-        self.coding, self.where = coding, where
-        self.started = False
-        # gzip: its header and trailer; deflate: the zlib format RFC 9110 names (raw deflate,
-        # which some servers send instead, is tried when that fails on the first bytes)
-        self.zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS)
-
-    @classmethod
-    def for_encoding(cls, values: list[str], where: str) -> _Inflater | None:
-        codings = [c.strip().lower() for value in values for c in value.split(",")]
-        codings = [c for c in codings if c not in ("", "identity")]
-        if not codings:
-            return None
-        if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
-            return cls("deflate" if codings[0] == "deflate" else "gzip", where)
-        shown = ", ".join(values)
-        raise BenchmarkUnavailable(f"{where}: unsupported Content-Encoding {shown[:100]!r}")
-
-    def feed(self, data: bytes, body: bytearray) -> None:
-        try:
-            self._feed(data, body)
-        except zlib.error as exc:
-            if self.started or self.coding != "deflate":
-                raise self._corrupt(str(exc)) from None
-            self.zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-            try:
-                self._feed(data, body)
-            except zlib.error as again:
-                raise self._corrupt(str(again)) from None
-
-    def _feed(self, data: bytes, body: bytearray) -> None:
-        while data:
-            if self.zlib.eof:
-                raise self._corrupt("data after the end of the compressed stream")
-            out = self.zlib.decompress(data, MAX_DECODED_BYTES - len(body) + 1)
-            self.started = True
-            body += out
-            if len(body) > MAX_DECODED_BYTES:
-                raise BenchmarkUnavailable(
-                    f"{self.where}: body is larger than {MAX_DECODED_BYTES} bytes once decompressed ({self.coding})"
-                )
-            data = self.zlib.unconsumed_tail or self.zlib.unused_data
-
-    def finish(self) -> None:
-        if not self.zlib.eof:
-            raise self._corrupt("the compressed stream is truncated")
-
-    def _corrupt(self, why: str) -> BenchmarkUnavailable:
-        return BenchmarkUnavailable(f"{self.where}: body is not valid {self.coding} data ({why})")
 
 
 # --- the response cache ------------------------------------------------------------------------
@@ -518,7 +459,7 @@ class HttpBenchmarks:
             transport=transport,
             timeout=None,  # one deadline, asyncio.timeout(self.timeout), bounds the whole call
             follow_redirects=False,  # a redirect is a failure that says where it pointed
-            headers={"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"},
+            headers={"User-Agent": self._user_agent, "Accept-Encoding": "identity"},  # see read_body
         )
 
     @contextlib.asynccontextmanager
