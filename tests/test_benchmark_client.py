@@ -1,4 +1,4 @@
-"""The live benchmark client against hostile and slow services (issue 9 item 4, issue 10 items 1-3).
+"""The live benchmark client against hostile and slow services.
 
 Every service here is a real HTTP server on 127.0.0.1 (tests/stub_benchmarks.py), except where a
 test says otherwise. Time bounds are generous: they catch a freeze or a wedge, not a slow run.
@@ -70,7 +70,7 @@ def calls_to(stub: StubBenchmarks, before: int) -> int:
     return sum(1 for path in stub.requests[before:] if path.startswith("/benchmarks/"))
 
 
-# --- hostile numbers (issue 10 item 2, and -0.0 of item 8) -------------------------------------
+# --- hostile numbers ---------------------------------------------------------------------------
 
 HOSTILE = [
     (b"1e-10000000", "min_ctr is 1E-10000000, outside the accepted thresholds"),
@@ -439,7 +439,7 @@ def test_the_cache_is_bounded(stub: StubBenchmarks) -> None:
     assert calls_to(stub, before) == 10  # the last three were still stored
 
 
-# --- a hanging service: no wedge, a responsive loop (issue 10 item 1) --------------------------
+# --- a hanging service: no wedge, a responsive loop --------------------------------------------
 
 
 def test_bursts_against_a_hanging_service_do_not_wedge_the_client(stub: StubBenchmarks) -> None:

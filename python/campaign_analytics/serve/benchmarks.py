@@ -1,4 +1,4 @@
-"""Benchmark thresholds, from a fixture file or the live HTTP service (SPEC §5).
+"""Benchmark thresholds, from a fixture file or the live HTTP service (docs/contract.md §5).
 
 Both sources return `Thresholds` or raise `BenchmarkUnavailable` with a message that says what
 went wrong; there is no default threshold anywhere. Numbers are parsed as `Decimal`, so the
