@@ -10,6 +10,7 @@ with StubBenchmarks({"cmp-001": {"min_ctr": 0.04, "min_roas": 3}}) as stub:
     stub.behave(headers={"Cache-Control": "max-age=60"})   # extra response headers
     stub.behave(etag='"v1"')           # sends ETag "v1"; answers If-None-Match "v1" with a 304
     stub.behave(length=False)          # no Content-Length: the body ends when the connection does
+    stub.behave(content_type=None)     # no Content-Type header (or "text/plain", ...)
     stub.url                           # http://127.0.0.1:<free port>
 """
 
@@ -71,7 +72,8 @@ class StubBenchmarks:
 
             def _send(self, status: int, body: bytes) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                if stub.content_type is not None:
+                    self.send_header("Content-Type", stub.content_type)
                 if stub.length and status != 304:
                     self.send_header("Content-Length", str(len(body)))
                 elif status != 304:
@@ -110,10 +112,12 @@ class StubBenchmarks:
         headers: Mapping[str, str] | None = None,
         etag: str | None = None,
         length: bool = True,
+        content_type: str | None = "application/json",
     ) -> None:
         self.status, self.body, self.delay, self.drip = status, body, delay, drip
         self.health_status, self.health_delay = health_status, health_delay
         self.extra_headers, self.etag, self.length = dict(headers or {}), etag, length
+        self.content_type = content_type
         # the handlers hanging now are let go (they drop their connections unanswered)
         self._released.set()
         self._released = threading.Event()

@@ -1,4 +1,4 @@
-"""The live benchmark client against hostile and slow services (issue 9 item 4, issue 10 items 1-3).
+"""The live benchmark client against hostile and slow services.
 
 Every service here is a real HTTP server on 127.0.0.1 (tests/stub_benchmarks.py), except where a
 test says otherwise. Time bounds are generous: they catch a freeze or a wedge, not a slow run.
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from campaign_analytics.anomalies import Thresholds
 from campaign_analytics.errors import BenchmarkUnavailable
@@ -69,7 +70,7 @@ def calls_to(stub: StubBenchmarks, before: int) -> int:
     return sum(1 for path in stub.requests[before:] if path.startswith("/benchmarks/"))
 
 
-# --- hostile numbers (issue 10 item 2, and -0.0 of item 8) -------------------------------------
+# --- hostile numbers ---------------------------------------------------------------------------
 
 HOSTILE = [
     (b"1e-10000000", "min_ctr is 1E-10000000, outside the accepted thresholds"),
@@ -128,7 +129,9 @@ def test_an_integer_past_pythons_digit_limit_is_a_clean_refusal() -> None:
         parse_thresholds(decode_json(b'{"min_ctr": 0, "min_roas": ' + b"9" * 5000 + b"}", "x"), "x")
 
 
-# --- gzip bombs and encodings (issue 10 item 3) ------------------------------------------------
+# --- identity only: an encoded body is refused unread, a plain one read up to the cap ----------
+
+PLAIN = b'{"min_ctr": 0.03, "min_roas": 2.5}'
 
 
 def gzip_of_zeros(megabytes: int) -> bytes:
@@ -137,35 +140,49 @@ def gzip_of_zeros(megabytes: int) -> bytes:
     return b"".join([*(packer.compress(block) for _ in range(megabytes)), packer.flush()])
 
 
-def gzip_of_nothing(size: int) -> bytes:
-    """A valid gzip body of about `size` bytes that unpacks to nothing: empty stored blocks."""
-    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
-    empty_block, last_block = b"\x00\x00\x00\xff\xff", b"\x01\x00\x00\xff\xff"
-    trailer = bytes(8)  # CRC-32 and length of nothing
-    return header + empty_block * (size // len(empty_block)) + last_block + trailer
-
-
-@pytest.fixture(scope="module")
-def bombs() -> dict[str, bytes]:
-    return {"200 MB": gzip_of_zeros(200), "50 MB": gzip_of_zeros(50), "padding": gzip_of_nothing(100_000)}
+@pytest.mark.parametrize("encoding", [None, "identity", "IDENTITY", ""])
+def test_the_client_asks_for_identity_and_reads_it(stub: StubBenchmarks, encoding: str | None) -> None:
+    stub.behave(body=PLAIN, headers={} if encoding is None else {"Content-Encoding": encoding})
+    assert run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001") == [Thresholds(Decimal("0.03"), Decimal("2.5"))]
+    assert stub.request_headers[-1]["accept-encoding"] == "identity"
 
 
 @pytest.mark.parametrize(
-    ("bomb", "length", "problem"),
+    ("encoding", "body"),
     [
-        ("200 MB", True, "body is larger than 65536 bytes"),  # announced: refused before reading
-        ("200 MB", False, "body is larger than 65536 bytes once decompressed (gzip)"),
-        ("padding", False, "compressed body is larger than 65536 bytes"),
-        ("50 MB", True, "body is larger than 65536 bytes once decompressed (gzip)"),
-        ("50 MB", False, "body is larger than 65536 bytes once decompressed (gzip)"),
+        ("gzip", gzip.compress(PLAIN)),
+        ("x-gzip", gzip.compress(PLAIN)),
+        ("deflate", zlib.compress(PLAIN)),
+        ("br", b"\x0b\x10\x80" + PLAIN + b"\x03"),
+        ("gzip, gzip", gzip.compress(gzip.compress(PLAIN))),
+        ("identity, gzip", gzip.compress(PLAIN)),
+        ("gzip", PLAIN),  # mislabelled: refused all the same, the body is never looked at
     ],
 )
-def test_a_gzip_bomb_is_a_502_read_within_the_caps(
-    stub: StubBenchmarks, bombs: dict[str, bytes], bomb: str, length: bool, problem: str
+def test_an_encoded_answer_is_a_502_naming_its_coding(stub: StubBenchmarks, encoding: str, body: bytes) -> None:
+    stub.behave(body=body, headers={"Content-Encoding": encoding})
+    [result] = run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001")
+    assert str(result) == (
+        f"benchmark service GET {stub.url}/benchmarks/cmp-001: "
+        f"Content-Encoding '{encoding}', but only identity was asked for"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "length", "problem"),
+    [
+        ("gzip bomb", "gzip", True, "Content-Encoding 'gzip', but only identity was asked for"),
+        ("gzip bomb", "gzip", False, "Content-Encoding 'gzip', but only identity was asked for"),
+        ("20 MB", None, True, "body is larger than 65536 bytes"),  # announced: refused before reading
+        ("20 MB", None, False, "body is larger than 65536 bytes"),  # read only up to the cap
+    ],
+)
+def test_a_big_or_encoded_body_is_a_502_read_within_the_cap(
+    stub: StubBenchmarks, body: str, encoding: str | None, length: bool, problem: str
 ) -> None:
-    assert len(bombs["50 MB"]) < 64 * 1024 < min(len(bombs["200 MB"]), len(bombs["padding"]))
-    assert gzip.decompress(bombs["padding"]) == b""
-    stub.behave(body=bombs[bomb], headers={"Content-Encoding": "gzip"}, length=length)
+    payload = gzip_of_zeros(50) if body == "gzip bomb" else b" " * (20 << 20)
+    assert body != "gzip bomb" or len(payload) < 64 * 1024  # small on the wire, 50 MB unpacked
+    stub.behave(body=payload, headers={"Content-Encoding": encoding} if encoding else {}, length=length)
     started = time.monotonic()
     tracemalloc.start()
     try:
@@ -174,40 +191,66 @@ def test_a_gzip_bomb_is_a_502_read_within_the_caps(
     finally:
         tracemalloc.stop()
     assert str(result) == f"benchmark service GET {stub.url}/benchmarks/cmp-001: {problem}"
-    assert peak < 8 * 1024 * 1024  # unpacked it is 50 or 200 MB
+    assert peak < 8 * 1024 * 1024  # the whole body is 20 MB, or 50 MB once unpacked
     assert time.monotonic() - started < 3 * TIMEOUT
 
 
-@pytest.mark.parametrize(
-    ("encoding", "body"),
-    [
-        ("gzip", gzip.compress(b'{"min_ctr": 0.03, "min_roas": 2.5}')),
-        ("x-gzip", gzip.compress(b'{"min_ctr": 0.03, "min_roas": 2.5}')),
-        ("deflate", zlib.compress(b'{"min_ctr": 0.03, "min_roas": 2.5}')),
-        ("deflate", zlib.compress(b'{"min_ctr": 0.03, "min_roas": 2.5}', wbits=-zlib.MAX_WBITS)),  # raw
-        ("identity", b'{"min_ctr": 0.03, "min_roas": 2.5}'),
-    ],
-)
-def test_compressed_thresholds_are_decoded(stub: StubBenchmarks, encoding: str, body: bytes) -> None:
-    stub.behave(body=body, headers={"Content-Encoding": encoding})
-    assert run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001") == [Thresholds(Decimal("0.03"), Decimal("2.5"))]
-    assert "gzip" in stub.request_headers[-1]["accept-encoding"]
+# --- only a plain 200 is thresholds, as the anomalies endpoint answers -------------------------
+
+# valid thresholds, far from cmp-002's own, so an answer that used them would show it
+OTHER = b'{"min_ctr": 0.5, "min_roas": 9.0}'
+ELSEWHERE = "http://benchmarks.example/benchmarks/cmp-002"
+
+
+@pytest.fixture(scope="module")
+def anomalies_client(stub: StubBenchmarks, visible_rollup_dir: Path) -> Iterator[TestClient]:
+    settings = Settings.for_data(
+        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url, benchmark_timeout_seconds=TIMEOUT
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
 
 
 @pytest.mark.parametrize(
-    ("encoding", "body", "problem"),
+    ("behaviour", "problem"),
     [
-        ("br", b"\x0b\x02\x80{}\x03", "unsupported Content-Encoding 'br'"),
-        ("gzip, gzip", gzip.compress(gzip.compress(b"{}")), "unsupported Content-Encoding 'gzip, gzip'"),
-        ("gzip", b"not gzip at all", "body is not valid gzip data"),
-        ("gzip", gzip.compress(b'{"min_ctr": 0.03, "min_roas": 2.5}')[:-6], "body is not valid gzip data"),
-        ("gzip", gzip.compress(b"{}") + b"trailing", "body is not valid gzip data"),
+        ({"status": 201, "body": OTHER}, "HTTP 201 Created: only a 200 answer carries thresholds"),
+        ({"status": 206, "body": OTHER}, "HTTP 206 Partial Content: only a 200 answer carries thresholds"),
+        (
+            {"status": 302, "body": OTHER, "headers": {"Location": ELSEWHERE}},
+            f"HTTP 302 Found, a redirect to '{ELSEWHERE}' (redirects are not followed)",
+        ),
+        (
+            {"status": 302, "body": b"", "headers": {"Location": ELSEWHERE}},
+            f"HTTP 302 Found, a redirect to '{ELSEWHERE}' (redirects are not followed)",
+        ),
+        ({"status": 399, "body": OTHER}, "HTTP 399: only a 200 answer carries thresholds"),
+        (
+            {"body": b'{"min_ctr": 0.03, "min_roas": 2.5, "min_ctr": 0.5}'},
+            "key 'min_ctr' appears more than once in an object, so the body is ambiguous",
+        ),
     ],
+    ids=["201", "206", "302", "302-empty", "399", "200-repeated-key"],
 )
-def test_bad_encodings_are_502s(stub: StubBenchmarks, encoding: str, body: bytes, problem: str) -> None:
-    stub.behave(body=body, headers={"Content-Encoding": encoding})
-    [result] = run(HttpBenchmarks(stub.url, TIMEOUT), "cmp-001")
-    assert str(result).startswith(f"benchmark service GET {stub.url}/benchmarks/cmp-001: {problem}")
+def test_anomalies_take_thresholds_only_from_a_plain_200(
+    anomalies_client: TestClient, stub: StubBenchmarks, behaviour: dict[str, Any], problem: str
+) -> None:
+    stub.behave(**behaviour)
+    before = len(stub.requests)
+    response = anomalies_client.get("/campaigns/cmp-002/anomalies")
+    assert response.status_code == 502
+    assert response.json() == {"detail": f"benchmark service GET {stub.url}/benchmarks/cmp-002: {problem}"}
+    assert stub.requests[before:] == ["/benchmarks/cmp-002"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
+def test_anomalies_use_a_200_with_the_same_body(
+    anomalies_client: TestClient, stub: StubBenchmarks, content_type: str | None
+) -> None:
+    stub.behave(body=OTHER, content_type=content_type)
+    response = anomalies_client.get("/campaigns/cmp-002/anomalies")
+    assert response.status_code == 200
+    assert response.json()["thresholds"] == {"min_ctr": 0.5, "min_roas": 9.0}
 
 
 # --- one call in flight per campaign -----------------------------------------------------------
@@ -396,7 +439,7 @@ def test_the_cache_is_bounded(stub: StubBenchmarks) -> None:
     assert calls_to(stub, before) == 10  # the last three were still stored
 
 
-# --- a hanging service: no wedge, a responsive loop (issue 10 item 1) --------------------------
+# --- a hanging service: no wedge, a responsive loop --------------------------------------------
 
 
 def test_bursts_against_a_hanging_service_do_not_wedge_the_client(stub: StubBenchmarks) -> None:

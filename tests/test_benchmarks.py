@@ -18,6 +18,9 @@ from campaign_analytics.serve.benchmarks import FixtureBenchmarks, HttpBenchmark
 from tests.stub_benchmarks import StubBenchmarks, closed_port_url
 
 TIMEOUT = 0.5
+# a valid thresholds body, sent below with statuses that must not make it thresholds
+OTHER = b'{"min_ctr": 0.5, "min_roas": 9.0}'
+REPEATED = "appears more than once in an object, so the body is ambiguous"
 
 
 @pytest.mark.parametrize(
@@ -40,6 +43,15 @@ TIMEOUT = 0.5
         (b'{"min_ctr": 0.03, "min_roas": -0}', "min_roas is -0, not a finite number >= 0"),
         (b'{"min_ctr": 1e-10000000, "min_roas": 1}', "min_ctr is 1E-10000000, outside the accepted thresholds"),
         (b'{"min_ctr": 0.03, "min_roas": 2e12}', "min_roas is 2E+12, outside the accepted thresholds"),
+        (b'{"min_ctr": 0.03, "min_roas": 2.5, "min_ctr": 0.5}', f"key 'min_ctr' {REPEATED}"),
+        (b'{"min_ctr": 0.5, "min_roas": 2.5, "min_ctr": 0.5}', f"key 'min_ctr' {REPEATED}"),  # even the same value
+        (b'{"min_ctr": 0.03, "min_roas": 2.5, "note": 1, "note": 2}', f"key 'note' {REPEATED}"),  # an extra key too
+        (b'{"min_ctr": 0.03, "min_roas": 2.5, "extra": [{"a": 1, "a": 2}]}', f"key 'a' {REPEATED}"),  # at any depth
+        (b'{"\\u001b[2J": 1, "\\u001b[2J": 2}', f"key '\\x1b[2J' {REPEATED}"),  # shown escaped
+        (
+            b'{"' + b"k" * 100 + b'": 1, "' + b"k" * 100 + b'": 2}',
+            f"key 'kkkkkkkkkkkkkkkkkkk...kkkkkkk' (102 characters) {REPEATED}",
+        ),
     ],
 )
 def test_bad_threshold_bodies_are_refused_with_a_reason(body: bytes, problem: str) -> None:
@@ -76,6 +88,12 @@ def test_fixture_file_answers_and_sees_edits(tmp_path: Path) -> None:
         ("[1]", "cmp-1", "expected an object of campaign ids, got an array"),
         ('{"cmp-1": {"min_ctr": "x", "min_roas": 1}}', "cmp-1", "campaign 'cmp-1': min_ctr is a string, not a number"),
         ('{"cmp-1": {"min_ctr": 0.1, "min_roas": 1}}', "cmp-2", "has no thresholds for campaign 'cmp-2'"),
+        (
+            '{"cmp-1": {"min_ctr": 0.1, "min_roas": 1}, "cmp-1": {"min_ctr": 0.2, "min_roas": 1}}',
+            "cmp-1",
+            f"key 'cmp-1' {REPEATED}",
+        ),
+        ('{"cmp-1": {"min_ctr": 0.1, "min_roas": 1, "min_roas": 2}}', "cmp-1", f"key 'min_roas' {REPEATED}"),
     ],
 )
 def test_fixture_failures(tmp_path: Path, content: str | None, campaign: str, problem: str) -> None:
@@ -130,12 +148,40 @@ def test_campaign_ids_are_url_encoded(stub: StubBenchmarks) -> None:
         ({"status": 404}, "HTTP 404, no thresholds for campaign 'cmp-1'"),
         ({"status": 500}, "HTTP 500"),
         ({"status": 503}, "HTTP 503"),
+        ({"status": 201, "body": OTHER}, "HTTP 201 Created: only a 200 answer carries thresholds"),
+        (
+            {"status": 206, "body": OTHER, "headers": {"Content-Range": "bytes 0-32/100"}},
+            "HTTP 206 Partial Content: only a 200 answer carries thresholds",
+        ),
+        (
+            {"status": 203, "body": OTHER},
+            "HTTP 203 Non-Authoritative Information: only a 200 answer carries thresholds",
+        ),
+        ({"status": 399, "body": OTHER}, "HTTP 399: only a 200 answer carries thresholds"),
+        ({"status": 300, "body": OTHER}, "HTTP 300 Multiple Choices: only a 200 answer carries thresholds"),
+        (
+            {"status": 302, "body": OTHER, "headers": {"Location": "http://benchmarks.example/benchmarks/cmp-1"}},
+            "HTTP 302 Found, a redirect to 'http://benchmarks.example/benchmarks/cmp-1' (redirects are not followed)",
+        ),
+        (
+            {"status": 302, "body": b"", "headers": {"Location": "http://benchmarks.example/benchmarks/cmp-1"}},
+            "HTTP 302 Found, a redirect to 'http://benchmarks.example/benchmarks/cmp-1' (redirects are not followed)",
+        ),
+        (
+            {"status": 308, "body": OTHER, "headers": {"Location": "/benchmarks/elsewhere"}},
+            "HTTP 308 Permanent Redirect, a redirect to '/benchmarks/elsewhere' (redirects are not followed)",
+        ),
+        (
+            {"status": 301, "body": OTHER, "headers": {"Location": "/" + "x" * 300}},
+            "HTTP 301 Moved Permanently, a redirect to '/" + "x" * 199 + "' (redirects are not followed)",
+        ),
         ({"body": b"<html>oops</html>"}, "body is not JSON (Expecting value: line 1 column 1 (char 0))"),
         ({"body": b'"0.03"'}, "expected a JSON object, got a string"),
         ({"body": b'{"min_ctr": 0.03}'}, "key 'min_roas' is missing"),
         ({"body": b'{"min_ctr": false, "min_roas": 1}'}, "min_ctr is a boolean, not a number"),
         ({"body": b'{"min_ctr": 0.1, "min_roas": "2"}'}, "min_roas is a string, not a number"),
         ({"body": b'{"min_ctr": -0.1, "min_roas": 2}'}, "min_ctr is -0.1, not a finite number >= 0"),
+        ({"body": b'{"min_ctr": 0.03, "min_roas": 2.5, "min_ctr": 0.5}'}, f"key 'min_ctr' {REPEATED}"),
         ({"body": b" " * 70_000 + b"{}"}, "body is larger than 65536 bytes"),
         ({"delay": 2 * TIMEOUT}, f"timed out after {TIMEOUT:g} s"),
         ({"drip": TIMEOUT / 5}, f"timed out after {TIMEOUT:g} s"),  # each byte in time, the whole too slow
@@ -150,6 +196,13 @@ def test_http_failures_become_one_error_saying_what_went_wrong(
         fetch(stub.url)
     assert str(caught.value) == f"benchmark service GET {stub.url}/benchmarks/cmp-1: {problem}"
     assert time.monotonic() - started < 3 * TIMEOUT
+    assert stub.requests[-1] == "/benchmarks/cmp-1"  # one call, no redirect followed
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", "application/octet-stream", None])
+def test_a_200_is_thresholds_whatever_its_content_type(stub: StubBenchmarks, content_type: str | None) -> None:
+    stub.behave(body=OTHER, content_type=content_type)
+    assert fetch(stub.url) == Thresholds(Decimal("0.5"), Decimal("9.0"))
 
 
 def test_unreachable_service() -> None:

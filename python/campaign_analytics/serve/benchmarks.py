@@ -1,4 +1,4 @@
-"""Benchmark thresholds, from a fixture file or the live HTTP service (SPEC §5).
+"""Benchmark thresholds, from a fixture file or the live HTTP service (docs/contract.md §5).
 
 Both sources return `Thresholds` or raise `BenchmarkUnavailable` with a message that says what
 went wrong; there is no default threshold anywhere. Numbers are parsed as `Decimal`, so the
@@ -32,12 +32,12 @@ What a failed call says: every failure is `BenchmarkUnavailable` (HTTP 502), its
     HTTP 404, no thresholds for ...   the service has no thresholds for the campaign
     HTTP <status>                     any other status >= 400
     HTTP 304 Not Modified, ...        a 304 that matches no stored response
-    body is larger than <N> bytes     more than MAX_BODY_BYTES on the wire (or announced)
-    compressed body is larger ...     a gzip/deflate body over MAX_BODY_BYTES on the wire
-    body is larger than <N> bytes once decompressed (<coding>)
-    body is not valid <coding> data   corrupt, truncated, or trailing bytes after the stream
-    unsupported Content-Encoding ...  anything but identity, gzip, x-gzip or deflate
+    HTTP <status> <phrase>, a redirect to '<Location>' (redirects are not followed)
+    HTTP <status> <phrase>: only a 200 answer carries thresholds   any other status below 400
+    Content-Encoding '<c>', but ...   any coding but identity: the request asks for identity only
+    body is larger than <N> bytes     more than MAX_BODY_BYTES (announced, or on the wire)
     body is not JSON (...)            json.loads failed (NaN and Infinity are not JSON)
+    key 'k' appears more than once in an object, ...    the body is ambiguous (any object in it)
     expected a JSON object, got ...   a valid JSON value that is not an object
     key 'min_ctr' is missing          (or min_roas)
     min_ctr is a string, not a number (booleans and null likewise)
@@ -62,11 +62,11 @@ import contextlib
 import json
 import os
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -80,8 +80,7 @@ from campaign_analytics.errors import BenchmarkUnavailable
 from campaign_analytics.http import metrics
 
 THRESHOLD_KEYS = ("min_ctr", "min_roas")
-MAX_BODY_BYTES = 64 * 1024  # bytes read from the wire, compressed or not
-MAX_DECODED_BYTES = 64 * 1024  # bytes a compressed body may unpack to
+MAX_BODY_BYTES = 64 * 1024  # a thresholds body is about 35 bytes
 SMALLEST_THRESHOLD = Decimal("1E-12")  # below this only 0 is accepted
 LARGEST_THRESHOLD = Decimal("1E+12")
 MAX_SIGNIFICANT_DIGITS = 30
@@ -131,7 +130,7 @@ def _threshold(number: Any, key: str, where: str) -> Decimal:
         raise BenchmarkUnavailable(f"{where}: {key} is {_json_type(number)}, not a number")
     number = Decimal(number)
     if not number.is_finite() or number.is_signed() or (number and number.adjusted() > 308):
-        raise BenchmarkUnavailable(f"{where}: {key} is {_shown(number)}, not a finite number >= 0")
+        raise BenchmarkUnavailable(f"{where}: {key} is {_shown(str(number))}, not a finite number >= 0")
     if not number:
         return Decimal(0)  # 0E-100000000 is 0 too; keep no exponent around
     _, digits, exponent = number.as_tuple()
@@ -141,15 +140,14 @@ def _threshold(number: Any, key: str, where: str) -> Decimal:
         significant -= 1
     if not SMALLEST_THRESHOLD <= number <= LARGEST_THRESHOLD or significant > MAX_SIGNIFICANT_DIGITS:
         raise BenchmarkUnavailable(
-            f"{where}: {key} is {_shown(number)}, outside the accepted thresholds (0, or "
+            f"{where}: {key} is {_shown(str(number))}, outside the accepted thresholds (0, or "
             f"{SMALLEST_THRESHOLD} to {LARGEST_THRESHOLD} with at most {MAX_SIGNIFICANT_DIGITS} significant digits)"
         )
     # without its trailing zeros, so the exact comparison's integers stay as small as the value
     return Decimal((0, digits[:significant], exponent + len(digits) - significant))
 
 
-def _shown(number: Decimal) -> str:
-    text = str(number)
+def _shown(text: str) -> str:
     if len(text) <= 40:
         return text
     return f"{text[:20]}...{text[-8:]} ({len(text)} characters)"
@@ -157,13 +155,42 @@ def _shown(number: Decimal) -> str:
 
 def decode_json(body: bytes, where: str) -> Any:
     try:
-        return json.loads(body, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant)
+        return json.loads(
+            body,
+            parse_float=Decimal,
+            parse_int=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except _RepeatedKey as exc:
+        raise BenchmarkUnavailable(
+            f"{where}: key {_shown(repr(exc.key))} appears more than once in an object, so the body is ambiguous"
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise BenchmarkUnavailable(f"{where}: body is not JSON ({exc})") from None
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One JSON object, refused if a key repeats: json.loads would keep the last value without
+    a word, and which value the writer meant cannot be known. Extra keys are fine."""
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return value
 
 
 def _json_type(value: Any) -> str:
@@ -226,85 +253,31 @@ class FixtureBenchmarks:
         return "fixture"
 
 
-# --- the body: capped on the wire and after decompression ------------------------------------
+# --- the body: identity only, capped on the wire ---------------------------------------------
 
 
 async def read_body(response: httpx.Response, where: str) -> bytes:
-    """The response body, decoded here rather than by httpx so that both the bytes read from
-    the wire and the bytes they unpack to are capped before they are held."""
+    """The body of a 200, held only up to MAX_BODY_BYTES.
+
+    The request asks for `Accept-Encoding: identity`: a body of about 35 bytes gains nothing
+    from compression, and a compressed one could unpack to far more than it weighs on the wire.
+    An answer in any other coding is refused before its body is read.
+    """
+    codings = [c.strip() for value in response.headers.get_list("content-encoding") for c in value.split(",")]
+    if any(c and c.lower() != "identity" for c in codings):
+        shown = ", ".join(response.headers.get_list("content-encoding"))
+        raise BenchmarkUnavailable(f"{where}: Content-Encoding {shown[:100]!r}, but only identity was asked for")
     length = response.headers.get("content-length", "").strip()
     if length.isascii() and length.isdigit() and (len(length) > 12 or int(length) > MAX_BODY_BYTES):
         raise BenchmarkUnavailable(f"{where}: body is larger than {MAX_BODY_BYTES} bytes")
-    inflater = _Inflater.for_encoding(response.headers.get_list("content-encoding"), where)
     body = bytearray()
-    read = 0
-    stream: Any = response.stream  # the raw bytes: httpx's own decoding is not used
-    async for chunk in stream:
-        read += len(chunk)
-        if read > MAX_BODY_BYTES:
-            compressed = "compressed " if inflater is not None else ""
-            raise BenchmarkUnavailable(f"{where}: {compressed}body is larger than {MAX_BODY_BYTES} bytes")
-        if inflater is None:
-            body += chunk
-        else:
-            inflater.feed(chunk, body)
-    if inflater is not None:
-        inflater.finish()
+    # identity only, so these are the bytes as sent; unlike aiter_raw() it also serves a body a
+    # given transport already holds in memory (httpx.MockTransport's)
+    async for chunk in response.aiter_bytes():
+        if len(body) + len(chunk) > MAX_BODY_BYTES:
+            raise BenchmarkUnavailable(f"{where}: body is larger than {MAX_BODY_BYTES} bytes")
+        body += chunk
     return bytes(body)
-
-
-class _Inflater:
-    """gzip or deflate, inflated a bounded step at a time (zlib's max_length)."""
-
-    def __init__(self, coding: str, where: str) -> None:
-        self.coding, self.where = coding, where
-        self.started = False
-        # gzip: its header and trailer; deflate: the zlib format RFC 9110 names (raw deflate,
-        # which some servers send instead, is tried when that fails on the first bytes)
-        self.zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS)
-
-    @classmethod
-    def for_encoding(cls, values: list[str], where: str) -> _Inflater | None:
-        codings = [c.strip().lower() for value in values for c in value.split(",")]
-        codings = [c for c in codings if c not in ("", "identity")]
-        if not codings:
-            return None
-        if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
-            return cls("deflate" if codings[0] == "deflate" else "gzip", where)
-        shown = ", ".join(values)
-        raise BenchmarkUnavailable(f"{where}: unsupported Content-Encoding {shown[:100]!r}")
-
-    def feed(self, data: bytes, body: bytearray) -> None:
-        try:
-            self._feed(data, body)
-        except zlib.error as exc:
-            if self.started or self.coding != "deflate":
-                raise self._corrupt(str(exc)) from None
-            self.zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-            try:
-                self._feed(data, body)
-            except zlib.error as again:
-                raise self._corrupt(str(again)) from None
-
-    def _feed(self, data: bytes, body: bytearray) -> None:
-        while data:
-            if self.zlib.eof:
-                raise self._corrupt("data after the end of the compressed stream")
-            out = self.zlib.decompress(data, MAX_DECODED_BYTES - len(body) + 1)
-            self.started = True
-            body += out
-            if len(body) > MAX_DECODED_BYTES:
-                raise BenchmarkUnavailable(
-                    f"{self.where}: body is larger than {MAX_DECODED_BYTES} bytes once decompressed ({self.coding})"
-                )
-            data = self.zlib.unconsumed_tail or self.zlib.unused_data
-
-    def finish(self) -> None:
-        if not self.zlib.eof:
-            raise self._corrupt("the compressed stream is truncated")
-
-    def _corrupt(self, why: str) -> BenchmarkUnavailable:
-        return BenchmarkUnavailable(f"{self.where}: body is not valid {self.coding} data ({why})")
 
 
 # --- the response cache ------------------------------------------------------------------------
@@ -485,7 +458,8 @@ class HttpBenchmarks:
         return httpx.AsyncClient(
             transport=transport,
             timeout=None,  # one deadline, asyncio.timeout(self.timeout), bounds the whole call
-            headers={"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"},
+            follow_redirects=False,  # a redirect is a failure that says where it pointed
+            headers={"User-Agent": self._user_agent, "Accept-Encoding": "identity"},  # see read_body
         )
 
     @contextlib.asynccontextmanager
@@ -603,13 +577,10 @@ class HttpBenchmarks:
             usage.timeouts_in_a_row, usage.last_answer = 0, time.monotonic()
         if status == 304:
             return self._not_modified(campaign_id, entry if conditional else None, headers, requested_at, where)
-        if status == 404:
-            raise BenchmarkUnavailable(f"{where}: HTTP 404, no thresholds for campaign {campaign_id!r}")
-        if status >= 400:
-            raise BenchmarkUnavailable(f"{where}: HTTP {status}")
+        if status != 200:
+            raise BenchmarkUnavailable(f"{where}: {_not_thresholds(status, headers, campaign_id)}")
         thresholds = parse_thresholds(decode_json(body, where), where)
-        if status == 200:
-            self.cache.store(campaign_id, thresholds, Freshness.of(headers, requested_at))
+        self.cache.store(campaign_id, thresholds, Freshness.of(headers, requested_at))
         return thresholds
 
     def _not_modified(
@@ -629,8 +600,8 @@ class HttpBenchmarks:
     ) -> tuple[int, httpx.Headers, bytes]:
         async with client.stream("GET", url, headers=headers) as response:
             status = response.status_code
-            if status >= 400 or status == 304:
-                return status, response.headers, b""
+            if status != 200:
+                return status, response.headers, b""  # only a 200's body is ever used
             return status, response.headers, await read_body(response, where)
 
     async def health(self) -> str:
@@ -642,6 +613,30 @@ class HttpBenchmarks:
             except (TimeoutError, httpx.HTTPError, aiohttp.ClientError):
                 return "error"
         return "ok" if status < 500 else "error"
+
+
+def _not_thresholds(status: int, headers: httpx.Headers, campaign_id: str) -> str:
+    """Why an answer with this status (not 200, not a 304) carries no thresholds.
+
+    A 201, a 206 or any other 2xx or 3xx may carry a body that parses, but only a 200 says the
+    body is the resource asked for (a 206 is a part of it, a 201 describes something just made,
+    a 3xx points elsewhere): using it would be a silent substitute. Redirects are not followed,
+    since the service's address is configured, not discovered; where one pointed is shown as
+    the server wrote it, cut at 200 characters and quoted by repr() so no control character
+    reaches a response or a log line.
+    """
+    if status == 404:
+        return f"HTTP 404, no thresholds for campaign {campaign_id!r}"
+    if status >= 400:
+        return f"HTTP {status}"
+    try:
+        named = f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:  # a status with no registered name, such as 399
+        named = f"HTTP {status}"
+    location = headers.get("location")
+    if 300 <= status < 400 and location is not None:
+        return f"{named}, a redirect to {location[:200]!r} (redirects are not followed)"
+    return f"{named}: only a 200 answer carries thresholds"
 
 
 def _aiohttp_session() -> aiohttp.ClientSession:
