@@ -59,6 +59,30 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.fullmatch(r"campaign-analytics \d+\.\d+\.\d+\n", capsys.readouterr().out)
 
 
+def test_a_refused_build_names_the_file_by_the_path_given_and_leaves_no_new_folder(tmp_path: Path) -> None:
+    write_dataset(
+        tmp_path / "data" / "x",
+        metrics=[
+            ("2026-01-01", "cmp-1", "crt-1", 10, 1, 0, "1.00", ""),
+            ("2026-01-02", "cmp-1", "crt-1", 10, 1, 0, "1.00", ""),
+            ("2026-01-03", "cmp-1", "crt-1", -5, 1, 0, "1.00", ""),
+        ],
+    )
+    done = subprocess.run(
+        [*CLI, "build", "--data-dir", "data/x", "--out", "rollups/x"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO / "python")},
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "campaign-analytics build: data/x/campaign_daily_metrics.csv line 4, column impressions: '-5' is negative"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
 def test_build_reads_data_dir_and_rollup_dir_from_the_environment(tmp_path: Path) -> None:
     done = run_cli("build", env={"DATA_DIR": str(VISIBLE), "ROLLUP_DIR": str(tmp_path / "rollups")})
     assert done.returncode == 0, done.stderr
@@ -164,8 +188,7 @@ def test_a_full_disk_is_one_line_and_nothing_is_published(
     assert err.splitlines() == [
         f"campaign-analytics build: {tmp_path / 'out'}: no space left on device; nothing was published"
     ]
-    assert not (tmp_path / "out" / "current").exists()
-    assert not list((tmp_path / "out" / "builds").glob("*"))
+    assert not (tmp_path / "out").exists()  # nothing it made is left behind
 
 
 def test_a_closed_stdout_after_publishing_is_not_a_traceback(tmp_path: Path) -> None:
