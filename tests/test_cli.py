@@ -59,6 +59,30 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.fullmatch(r"campaign-analytics \d+\.\d+\.\d+\n", capsys.readouterr().out)
 
 
+def test_build_help_says_what_it_does_its_inputs_outputs_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["build", "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert "Build the rollups of one data folder and publish them" in text
+    assert "Input (--data-dir): campaigns, creators and campaign_daily_metrics" in text
+    assert "Output (--out): a new folder OUT/builds/<build id>" in text
+    assert "OUT/current" in text and "manifest.json" in text
+    codes = text[text.index("exit codes:") :].splitlines()[1:]
+    assert [line.split()[0] for line in codes] == ["0", "2", "1"]
+    assert "up to date" in codes[0] and "invalid input" in codes[1] and "nothing published" in codes[2]
+    if_stale = " ".join(text[text.index("  --if-stale") : text.index("  --max-duplicate-ratio")].split())
+    assert if_stale == (
+        "--if-stale build only when needed: when the build in OUT/current was made from these very input "
+        "files and SQL files and still verifies, print 'up to date' and exit 0 without building"
+    )
+    orphan = " ".join(text[text.index("  --max-orphan-ratio") : text.index("  --max-unknown-creator-ratio")].split())
+    assert orphan == (
+        "--max-orphan-ratio R refuse the build (exit 2, nothing published) when more than R (a share from 0 to 1) "
+        "of the metrics rows belong to campaigns missing from the campaigns file (they are excluded)"
+    )
+
+
 def test_a_refused_build_names_the_file_by_the_path_given_and_leaves_no_new_folder(tmp_path: Path) -> None:
     write_dataset(
         tmp_path / "data" / "x",
