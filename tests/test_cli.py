@@ -307,18 +307,51 @@ def test_serve_without_data_dir_is_one_line() -> None:
 # --- make and the smoke scripts ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("script", ["scripts/docker-smoke.sh", "scripts/compose-smoke.sh"])
-def test_smoke_scripts_say_skipped_without_the_tool_and_fail_in_ci(script: str) -> None:
+SMOKE_SCRIPTS = ["scripts/docker-smoke.sh", "scripts/compose-smoke.sh"]
+REGISTRY_ERROR = "Error: initializing source docker://python:3.11-slim-bookworm: pinging container registry"
+
+
+def _engines(folder: Path, *, docker_daemon: bool) -> dict[str, str]:
+    """Stand-ins for docker, podman and podman-compose that log their calls and fail the way an
+    engine without a registry fails; the environment to run a smoke script with them."""
+    folder.mkdir()
+    log = folder / "calls.log"
+    info = "exit 0" if docker_daemon else 'echo "Cannot connect to the Docker daemon at unix:///x.sock" >&2; exit 1'
+    for name in ("docker", "podman", "podman-compose"):
+        stub = folder / name
+        stub.write_text(
+            "#!/bin/sh\n"
+            f'echo "{name} $*" >> {log}\n'
+            f'if [ "$1" = info ]; then {info}; fi\n'
+            'case "$*" in *build*) ;; *) exit 0 ;; esac\n'
+            f'echo "{REGISTRY_ERROR}" >&2; exit 125\n'
+        )
+        stub.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_SMOKE_TOOL", "CONTAINER_ENGINE", "CI")}
+    return {**env, "PATH": f"{folder}:{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize("script", SMOKE_SCRIPTS)
+@pytest.mark.parametrize(("docker_daemon", "engine"), [(True, "docker"), (False, "podman")])
+def test_smoke_scripts_build_with_docker_or_else_podman_and_fail_with_the_engines_error(
+    tmp_path: Path, script: str, docker_daemon: bool, engine: str
+) -> None:
+    env = _engines(tmp_path / "bin", docker_daemon=docker_daemon)
+    done = subprocess.run(["bash", script], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert f"container engine: {engine}" in done.stdout
+    assert REGISTRY_ERROR in done.stderr and "FAIL" in done.stderr
+    assert "SKIPPED" not in done.stdout + done.stderr
+    builds = [line for line in (tmp_path / "bin" / "calls.log").read_text().splitlines() if "build" in line]
+    assert builds and all(line.split()[0].startswith(engine) for line in builds)
+
+
+@pytest.mark.parametrize("script", SMOKE_SCRIPTS)
+def test_smoke_scripts_fail_when_the_tool_they_are_given_is_missing(script: str) -> None:
     env = {**os.environ, "DOCKER_SMOKE_TOOL": "/nonexistent/docker-smoke.sh"}
-    env.pop("CI", None)
-    skipped = subprocess.run(["bash", script], cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    assert skipped.returncode == 0
-    assert "SKIPPED" in skipped.stderr and "NOT built" in skipped.stderr
-    failed = subprocess.run(
-        ["bash", script], cwd=REPO, env={**env, "CI": "true"}, capture_output=True, text=True, check=False
-    )
-    assert failed.returncode == 1
-    assert "FAIL" in failed.stderr and "CI=true" in failed.stderr
+    done = subprocess.run(["bash", script], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "FAIL: DOCKER_SMOKE_TOOL=/nonexistent/docker-smoke.sh is not a file" in done.stderr
 
 
 def test_make_help_shows_the_port_it_will_use() -> None:
