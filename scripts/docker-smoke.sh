@@ -38,7 +38,9 @@ if [ -n "${DOCKER_SMOKE_TOOL:-}" ]; then
     CONTEXT=. DOCKERFILE=python/Dockerfile bash "$DOCKER_SMOKE_TOOL"
 else
   say "building $IMAGE with $ENGINE"
-  "$ENGINE" build -f python/Dockerfile -t "$IMAGE" . || fail "$ENGINE build failed (see above)"
+  format=()
+  [ "$ENGINE" = podman ] && format=(--format docker) # podman's default (OCI) drops the HEALTHCHECK
+  "$ENGINE" build "${format[@]}" -f python/Dockerfile -t "$IMAGE" . || fail "$ENGINE build failed (see above)"
   cleanup
   "$ENGINE" run -d --name "$NAME" -p "127.0.0.1:$HOST_PORT:8080" "$IMAGE" >/dev/null \
     || fail "$ENGINE run failed (see above)"
