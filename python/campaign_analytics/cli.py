@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: PORT, else 8080)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    # request-head bounds (server.py): uvicorn's HTTP protocol reads these two settings from
+    # request-head bounds (http/protocol.py): uvicorn's HTTP protocol reads these two settings from
     # MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS; the options below set those variables.
     serve.add_argument("--max-header-bytes", type=int, help="largest request head accepted (MAX_HEADER_BYTES)")
     serve.add_argument(
