@@ -32,7 +32,7 @@ Build the rollups of one data folder and publish them, atomically, for the servi
 Input (--data-dir): campaigns, creators and campaign_daily_metrics, each as a .csv or a
 .parquet file. Every cell is checked; the first bad one is named by file, line and column.
 
-Output (--out): a new folder OUT/builds/<build id> holding the three rollups as Parquet
+Output (--out): a new folder OUT/builds/<build id> holding the three rollups as Parquet files
 (campaign_performance, top_creators, daily_anomalies) and a manifest.json (fingerprints of
 the inputs, the SQL files and the outputs; data-quality counts); then OUT/current is pointed
 at it in one atomic rename. A running service picks it up without a restart. The build before
