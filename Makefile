@@ -70,10 +70,10 @@ requirements:  ## regenerate python/requirements.txt from pyproject.toml and con
 contract:  ## the README's manual commands, verbatim, in a fresh copy and a fresh venv
 	bash scripts/contract-commands.sh
 
-docker-smoke:  ## build python/Dockerfile with podman, run it, check it (says SKIPPED without ../shared/tools; fails with CI=true)
+docker-smoke:  ## build python/Dockerfile with Docker (or podman), run it and check it; DOCKER_SMOKE_TOOL builds instead
 	bash scripts/docker-smoke.sh
 
-compose-smoke: setup  ## run compose.yaml (API + benchmark stub) with podman-compose and check the HTTP mode
+compose-smoke: setup  ## run compose.yaml (API + benchmark stub) with Docker Compose or podman-compose, check the HTTP mode
 	bash scripts/compose-smoke.sh
 
 clean:  ## remove .venv, build outputs and caches

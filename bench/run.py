@@ -110,7 +110,7 @@ def bench_build(scales: list[str], repeats: int) -> list[dict[str, Any]]:
 _PIN = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
 SERVER_CORE = ["taskset", "-c", "0"] if _PIN else []
 LOAD_CORE = ["taskset", "-c", "1"] if _PIN else []
-# The serving dataset: 3,000 campaigns (500 metric rows each), as the serving issue measured.
+# The serving dataset: 3,000 campaigns (500 metric rows each), the size every serving row has been measured at.
 SERVING_ROWS = 1_500_000
 
 

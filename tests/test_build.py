@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import polars as pl
@@ -105,6 +107,67 @@ def test_a_build_failing_halfway_through_writing_cleans_up_and_keeps_the_old_one
         build(VISIBLE, out)
     assert written and not written[0].exists()  # the half-written staging folder is gone
     assert snapshot(out) == before
+
+
+def test_a_refused_build_into_a_new_folder_leaves_nothing(tmp_path: Path) -> None:
+    data = copy_visible(tmp_path / "data")
+    (data / "campaigns.csv").write_text("campaign_id,campaign_name\ncmp-001,A\ncmp-001,B\n")
+    with pytest.raises(InvalidSourceData, match="duplicate id"):
+        build(data, tmp_path / "new" / "rollups")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_a_build_failing_while_writing_into_a_new_folder_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(frame: pl.DataFrame, path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(build_module, "write_rollup", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        build(VISIBLE, tmp_path / "rollups")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_build_leaves_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    data = copy_visible(tmp_path / "data")
+    (data / "campaigns.csv").write_text("campaign_id,campaign_name\ncmp-001,A\ncmp-001,B\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InvalidSourceData):
+        build(data, out)
+    assert out.is_dir()
+
+
+def _waiting_for_a_lock(lock: Path) -> bool:
+    """Does some process wait for a lock on `lock`'s file? (/proc/locks marks waiters with ->)"""
+    inode = f":{lock.stat().st_ino} "
+    return any("->" in line and inode in line for line in Path("/proc/locks").read_text().splitlines())
+
+
+def test_a_build_waiting_for_the_lock_of_a_folder_removed_by_a_failed_build_takes_a_new_lock(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "rollups"
+    inside_second = threading.Event()
+    second_saw: list[bool] = []
+
+    def second() -> None:
+        with build_module.exclusive(out):
+            second_saw.append((out / build_module.LOCK_FILE).is_file())
+            inside_second.set()
+
+    with pytest.raises(RuntimeError, match="refused"), build_module.exclusive(out):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_for_a_lock(out / build_module.LOCK_FILE):
+            assert time.monotonic() < deadline, "the second build never waited for the lock"
+            time.sleep(0.01)
+        raise RuntimeError("refused")
+    waiter.join(timeout=10)
+    assert inside_second.is_set() and second_saw == [True]
+    assert (out / build_module.LOCK_FILE).is_file()  # the second build made the folder anew
 
 
 def test_old_builds_are_pruned_but_the_previous_one_is_kept(tmp_path: Path) -> None:
@@ -233,10 +296,11 @@ def test_cli_exits_2_with_a_message_and_no_traceback_on_bad_input(tmp_path: Path
     assert done.returncode == 2
     # the last stderr line (progress lines come before it, one per step)
     assert done.stderr.splitlines()[-1] == (
-        "campaign-analytics build: campaigns.csv line 3, column campaign_id: duplicate id 'cmp-001' (first on line 2)"
+        f"campaign-analytics build: {data / 'campaigns.csv'} line 3, column campaign_id: "
+        "duplicate id 'cmp-001' (first on line 2)"
     )
     assert "Traceback" not in done.stderr
-    assert not (tmp_path / "out" / "current").exists()
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_defaults_out_to_rollup_dir(tmp_path: Path) -> None:

@@ -59,6 +59,54 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.fullmatch(r"campaign-analytics \d+\.\d+\.\d+\n", capsys.readouterr().out)
 
 
+def test_build_help_says_what_it_does_its_inputs_outputs_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["build", "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert "Build the rollups of one data folder and publish them" in text
+    assert "Input (--data-dir): campaigns, creators and campaign_daily_metrics" in text
+    assert "Output (--out): a new folder OUT/builds/<build id>" in text
+    assert "OUT/current" in text and "manifest.json" in text
+    codes = text[text.index("exit codes:") :].splitlines()[1:]
+    assert [line.split()[0] for line in codes] == ["0", "2", "1"]
+    assert "up to date" in codes[0] and "invalid input" in codes[1] and "nothing published" in codes[2]
+    if_stale = " ".join(text[text.index("  --if-stale") : text.index("  --max-duplicate-ratio")].split())
+    assert if_stale == (
+        "--if-stale build only when needed: when the build in OUT/current was made from these very input "
+        "files and SQL files and still verifies, print 'up to date' and exit 0 without building"
+    )
+    orphan = " ".join(text[text.index("  --max-orphan-ratio") : text.index("  --max-unknown-creator-ratio")].split())
+    assert orphan == (
+        "--max-orphan-ratio R refuse the build (exit 2, nothing published) when more than R (a share from 0 to 1) "
+        "of the metrics rows belong to campaigns missing from the campaigns file (they are excluded)"
+    )
+
+
+def test_a_refused_build_names_the_file_by_the_path_given_and_leaves_no_new_folder(tmp_path: Path) -> None:
+    write_dataset(
+        tmp_path / "data" / "x",
+        metrics=[
+            ("2026-01-01", "cmp-1", "crt-1", 10, 1, 0, "1.00", ""),
+            ("2026-01-02", "cmp-1", "crt-1", 10, 1, 0, "1.00", ""),
+            ("2026-01-03", "cmp-1", "crt-1", -5, 1, 0, "1.00", ""),
+        ],
+    )
+    done = subprocess.run(
+        [*CLI, "build", "--data-dir", "data/x", "--out", "rollups/x"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO / "python")},
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "campaign-analytics build: data/x/campaign_daily_metrics.csv line 4, column impressions: '-5' is negative"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
 def test_build_reads_data_dir_and_rollup_dir_from_the_environment(tmp_path: Path) -> None:
     done = run_cli("build", env={"DATA_DIR": str(VISIBLE), "ROLLUP_DIR": str(tmp_path / "rollups")})
     assert done.returncode == 0, done.stderr
@@ -164,8 +212,7 @@ def test_a_full_disk_is_one_line_and_nothing_is_published(
     assert err.splitlines() == [
         f"campaign-analytics build: {tmp_path / 'out'}: no space left on device; nothing was published"
     ]
-    assert not (tmp_path / "out" / "current").exists()
-    assert not list((tmp_path / "out" / "builds").glob("*"))
+    assert not (tmp_path / "out").exists()  # nothing it made is left behind
 
 
 def test_a_closed_stdout_after_publishing_is_not_a_traceback(tmp_path: Path) -> None:
@@ -260,18 +307,51 @@ def test_serve_without_data_dir_is_one_line() -> None:
 # --- make and the smoke scripts ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("script", ["scripts/docker-smoke.sh", "scripts/compose-smoke.sh"])
-def test_smoke_scripts_say_skipped_without_the_tool_and_fail_in_ci(script: str) -> None:
+SMOKE_SCRIPTS = ["scripts/docker-smoke.sh", "scripts/compose-smoke.sh"]
+REGISTRY_ERROR = "Error: initializing source docker://python:3.11-slim-bookworm: pinging container registry"
+
+
+def _engines(folder: Path, *, docker_daemon: bool) -> dict[str, str]:
+    """Stand-ins for docker, podman and podman-compose that log their calls and fail the way an
+    engine without a registry fails; the environment to run a smoke script with them."""
+    folder.mkdir()
+    log = folder / "calls.log"
+    info = "exit 0" if docker_daemon else 'echo "Cannot connect to the Docker daemon at unix:///x.sock" >&2; exit 1'
+    for name in ("docker", "podman", "podman-compose"):
+        stub = folder / name
+        stub.write_text(
+            "#!/bin/sh\n"
+            f'echo "{name} $*" >> {log}\n'
+            f'if [ "$1" = info ]; then {info}; fi\n'
+            'case "$*" in *build*) ;; *) exit 0 ;; esac\n'
+            f'echo "{REGISTRY_ERROR}" >&2; exit 125\n'
+        )
+        stub.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_SMOKE_TOOL", "CONTAINER_ENGINE", "CI")}
+    return {**env, "PATH": f"{folder}:{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize("script", SMOKE_SCRIPTS)
+@pytest.mark.parametrize(("docker_daemon", "engine"), [(True, "docker"), (False, "podman")])
+def test_smoke_scripts_build_with_docker_or_else_podman_and_fail_with_the_engines_error(
+    tmp_path: Path, script: str, docker_daemon: bool, engine: str
+) -> None:
+    env = _engines(tmp_path / "bin", docker_daemon=docker_daemon)
+    done = subprocess.run(["bash", script], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert f"container engine: {engine}" in done.stdout
+    assert REGISTRY_ERROR in done.stderr and "FAIL" in done.stderr
+    assert "SKIPPED" not in done.stdout + done.stderr
+    builds = [line for line in (tmp_path / "bin" / "calls.log").read_text().splitlines() if "build" in line]
+    assert builds and all(line.split()[0].startswith(engine) for line in builds)
+
+
+@pytest.mark.parametrize("script", SMOKE_SCRIPTS)
+def test_smoke_scripts_fail_when_the_tool_they_are_given_is_missing(script: str) -> None:
     env = {**os.environ, "DOCKER_SMOKE_TOOL": "/nonexistent/docker-smoke.sh"}
-    env.pop("CI", None)
-    skipped = subprocess.run(["bash", script], cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    assert skipped.returncode == 0
-    assert "SKIPPED" in skipped.stderr and "NOT built" in skipped.stderr
-    failed = subprocess.run(
-        ["bash", script], cwd=REPO, env={**env, "CI": "true"}, capture_output=True, text=True, check=False
-    )
-    assert failed.returncode == 1
-    assert "FAIL" in failed.stderr and "CI=true" in failed.stderr
+    done = subprocess.run(["bash", script], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert "FAIL: DOCKER_SMOKE_TOOL=/nonexistent/docker-smoke.sh is not a file" in done.stderr
 
 
 def test_make_help_shows_the_port_it_will_use() -> None:

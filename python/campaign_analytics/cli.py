@@ -26,6 +26,24 @@ from typing import Any
 from campaign_analytics import __version__
 from campaign_analytics.errors import CampaignAnalyticsError
 
+BUILD_DESCRIPTION = """\
+Build the rollups of one data folder and publish them, atomically, for the service to serve.
+
+Input (--data-dir): campaigns, creators and campaign_daily_metrics, each as a .csv or a
+.parquet file. Every cell is checked; the first bad one is named by file, line and column.
+
+Output (--out): a new folder OUT/builds/<build id> holding the three rollups as Parquet files
+(campaign_performance, top_creators, daily_anomalies) and a manifest.json (fingerprints of
+the inputs, the SQL files and the outputs; data-quality counts); then OUT/current is pointed
+at it in one atomic rename. A running service picks it up without a restart. The build before
+it is kept, older ones are removed. Progress goes to stderr, a summary to stdout."""
+
+BUILD_EXIT_CODES = """\
+exit codes:
+  0  published (with --if-stale: or already up to date)
+  2  invalid input: a bad file, line or cell, or a --max-*-ratio exceeded; nothing published
+  1  anything else (a full disk, a folder that cannot be written...); nothing published"""
+
 
 def _ratio(raw: str) -> float:
     try:
@@ -42,23 +60,42 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    build = commands.add_parser("build", help="build the rollups of DATA_DIR and publish them atomically")
-    build.add_argument("--data-dir", type=Path, help="folder of raw input files (default: DATA_DIR)")
-    build.add_argument("--out", type=Path, help="rollup folder (default: ROLLUP_DIR, else build/<dataset>)")
-    build.add_argument("--dataset", help="dataset name in the manifest (default: DATASET, else the folder name)")
-    build.add_argument(
-        "--if-stale", action="store_true", help="do nothing when the published build already matches the inputs"
+    build = commands.add_parser(
+        "build",
+        help="build the rollups of DATA_DIR and publish them atomically",
+        description=BUILD_DESCRIPTION,
+        epilog=BUILD_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for name, what in (
-        ("duplicate", "metrics rows that repeat a (date, campaign, creator) key"),
-        ("orphan", "metrics rows of campaigns missing from campaigns.csv"),
-        ("unknown-creator", "metrics rows of creators missing from creators.csv"),
+    build.add_argument("--data-dir", type=Path, metavar="DIR", help="folder of input files (default: $DATA_DIR)")
+    build.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="rollup folder to publish into (default: $ROLLUP_DIR, else build/<dataset>)",
+    )
+    build.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="dataset name in the manifest (default: $DATASET, else the data folder's name)",
+    )
+    build.add_argument(
+        "--if-stale",
+        action="store_true",
+        help="build only when needed: when the build in OUT/current was made from these very input files and "
+        "SQL files and still verifies, print 'up to date' and exit 0 without building",
+    )
+    for name, rows in (
+        ("duplicate", "repeat a (metric_date, campaign_id, creator_id) key (they are summed)"),
+        ("orphan", "belong to campaigns missing from the campaigns file (they are excluded)"),
+        ("unknown-creator", "name creators missing from the creators file (they are kept, without a name)"),
     ):
         build.add_argument(
             f"--max-{name}-ratio",
             type=_ratio,
             metavar="R",
-            help=f"fail (exit 2, nothing published) when more than this share (0..1) of {what}",
+            help=f"refuse the build (exit 2, nothing published) when more than R (a share from 0 to 1) "
+            f"of the metrics rows {rows}",
         )
     build.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -66,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: PORT, else 8080)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    # request-head bounds (server.py): uvicorn's HTTP protocol reads these two settings from
+    # request-head bounds (http/protocol.py): uvicorn's HTTP protocol reads these two settings from
     # MAX_HEADER_BYTES / HEADER_TIMEOUT_SECONDS; the options below set those variables.
     serve.add_argument("--max-header-bytes", type=int, help="largest request head accepted (MAX_HEADER_BYTES)")
     serve.add_argument(

@@ -2,14 +2,14 @@
 
     CampaignAnalyticsError            base; `status_code` for HTTP, `exit_code` for the CLI
     ├── ConfigError                   a setting is missing or malformed            (exit 1)
-    ├── InvalidSourceData             an input file breaks docs/contract.md §2                 (exit 2)
+    ├── InvalidSourceData             an input file breaks docs/contract.md §2     (exit 2)
     ├── BuildError                    the build could not finish or check itself   (exit 1)
     ├── RollupUnavailable             no published build can be served             (HTTP 503)
     │   └── BuildCorrupt              a published build fails verification (manifest, sha256, order)
     ├── CampaignNotFound              the campaign id is not in the rollups        (HTTP 404)
     └── BenchmarkUnavailable          thresholds could not be had                  (HTTP 502)
 
-Domain code raises these; `api.py` has the one handler that turns them into
+Domain code raises these; `serve/app.py` has the one handler that turns them into
 `{"detail": "..."}` responses and `cli.py` the one place that turns them into exit codes.
 """
 

@@ -40,7 +40,7 @@ class Settings:
     benchmark_timeout_seconds: float = DEFAULT_BENCHMARK_TIMEOUT_SECONDS
     # how often (at most) a request looks whether ROLLUP_DIR/current points at a new build
     rollup_check_seconds: float = DEFAULT_ROLLUP_CHECK_SECONDS
-    # --- operations (logs.py, middleware.py, metrics.py, web.py) ---
+    # --- operations (http/: logs.py, middleware.py, metrics.py, install.py) ---
     log_format: str = "text"  # LOG_FORMAT: text | json
     log_level: str = "INFO"  # LOG_LEVEL
     access_log: bool = True  # ACCESS_LOG: one line per request
@@ -184,7 +184,7 @@ DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """What one HTTP connection may cost before the app sees its request (see server.py).
+    """What one HTTP connection may cost before the app sees its request (see http/protocol.py).
 
     `max_header_bytes`: the request line and header fields together (MAX_HEADER_BYTES);
     larger is a 431. `header_timeout_seconds`: from a request's first byte (or the connection's

@@ -13,7 +13,8 @@ build runs the verbatim text above the marker followed by `select * from <rollup
 takes no placeholders), and reads the rollup's key and row order from the file's header.
 
 A failed build removes its own staging folder and never touches `current`, so the build being
-served stays byte-for-byte as it was. Builds of one ROLLUP_DIR are serialised with a file lock.
+served stays byte-for-byte as it was; into a ROLLUP_DIR it had to make, it leaves nothing at all.
+Builds of one ROLLUP_DIR are serialised with a file lock.
 """
 
 from __future__ import annotations
@@ -85,7 +86,6 @@ def build(
     `max_ratios` (quality.py) turns data-quality counts into a failure before anything is published."""
     step = progress or (lambda _: None)
     started = time.perf_counter()
-    rollup_dir.mkdir(parents=True, exist_ok=True)
     step("waiting for the rollup folder's lock")
     with exclusive(rollup_dir):
         if only_if_stale:

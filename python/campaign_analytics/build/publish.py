@@ -1,7 +1,8 @@
 """Publishing: a complete build folder beside the current one, then one atomic rename of `current`.
 
 A failed publish removes its own staging folder and never touches `current`, so the build being
-served stays byte-for-byte as it was. Builds of one ROLLUP_DIR are serialised with a file lock.
+served stays byte-for-byte as it was. Builds of one ROLLUP_DIR are serialised with a file lock;
+a ROLLUP_DIR the lock had to make is removed again when its build fails.
 """
 
 from __future__ import annotations
@@ -138,11 +139,66 @@ def _prune(builds: Path, keep: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+LOCK_FILE = ".lock"
+
+
 @contextlib.contextmanager
 def exclusive(rollup_dir: Path) -> Iterator[None]:
-    with (rollup_dir / ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold ROLLUP_DIR's build lock, making the folder when it does not exist yet.
+
+    A folder made here is removed again when the build fails before publishing anything into
+    it, so a refused build into a new `--out` leaves nothing behind. A build that waited for
+    the lock while that happened finds its lock file gone and takes the new one instead.
+    """
+    made = _first_missing(rollup_dir)
+    while True:
+        rollup_dir.mkdir(parents=True, exist_ok=True)
+        lock = rollup_dir / LOCK_FILE
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if not _is_linked_at(handle.fileno(), lock):
+                continue
+            try:
+                yield
+            except BaseException:
+                if made is not None:
+                    _remove_if_unused(rollup_dir, up_to=made)
+                raise
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (None when `path` exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _is_linked_at(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), path.stat())
+    except FileNotFoundError:
+        return False
+
+
+def _remove_if_unused(rollup_dir: Path, up_to: Path) -> None:
+    """Remove `rollup_dir` and the folders above it up to `up_to` while they hold nothing but
+    what this build made (its lock file and an empty builds/); rmdir never removes anyone's files."""
+    if {p.name for p in rollup_dir.iterdir()} - {LOCK_FILE, BUILDS_DIR}:
+        return
+    builds = rollup_dir / BUILDS_DIR
+    with contextlib.suppress(OSError):
+        if builds.exists():
+            builds.rmdir()
+        (rollup_dir / LOCK_FILE).unlink(missing_ok=True)
+        folder = rollup_dir
+        while True:
+            folder.rmdir()
+            if folder == up_to:
+                break
+            folder = folder.parent

@@ -2,9 +2,10 @@
 
 Each table is a CSV file (header row, UTF-8, RFC 4180 quoting) or a Parquet file with the same
 columns. Everything is read as text first and converted here, column by column, with vectorised
-polars expressions, so that a bad cell can be reported by file, line and column:
+polars expressions, so that a bad cell can be reported by file, line and column, the file by
+its path as given (DATA_DIR joined with the file's name), so that the folder is named too:
 
-    campaign_daily_metrics.csv line 4, column impressions: '12x' is not a whole number
+    data/2026-11/campaign_daily_metrics.csv line 4, column impressions: '12x' is not a whole number
 
 Money is converted to exact integer micros (millionths): `spend` -> `spend_micros`,
 `revenue` -> `revenue_micros` (null when the cell is empty). No float ever holds money. The SQL
@@ -109,7 +110,7 @@ class Sources:
         if any(audit[c.name] for c in METRICS.columns if c.name in audit):
             read_table(self.files[METRICS.name], METRICS)  # raises, naming the first bad cell
             bad = {c: n for c, n in audit.items() if c in METRICS.column_names and n}
-            raise InvalidSourceData(f"{self.files[METRICS.name].name}: bad values in {bad}")
+            raise InvalidSourceData(f"{self.files[METRICS.name]}: bad values in {bad}")
 
     def explain_scan_error(self, exc: Exception) -> InvalidSourceData:
         """A parse error polars raised while streaming the metrics file, with its line."""
@@ -118,7 +119,7 @@ class Sources:
             read_table(path, METRICS)
         except InvalidSourceData as precise:
             return precise
-        return InvalidSourceData(f"{path.name}: cannot be read: {exc}")
+        return InvalidSourceData(f"{path}: cannot be read: {exc}")
 
 
 def locate(data_dir: Path, spec: TableSpec) -> Path:
@@ -176,14 +177,14 @@ def _read_csv(path: Path, spec: TableSpec) -> pl.DataFrame:
         return pl.read_csv(path, columns=spec.column_names, infer_schema=False)
     except (pl.exceptions.PolarsError, OSError) as exc:
         message = _diagnose_csv(path, len(_csv_header(path)))
-        raise InvalidSourceData(message or f"{path.name}: cannot be read as CSV: {exc}") from None
+        raise InvalidSourceData(message or f"{path}: cannot be read as CSV: {exc}") from None
 
 
 def _read_parquet(path: Path, spec: TableSpec) -> pl.DataFrame:
     try:
         return _scan(path, spec).collect()
     except pl.exceptions.PolarsError as exc:
-        raise InvalidSourceData(f"{path.name}: cannot be read as Parquet: {exc}") from None
+        raise InvalidSourceData(f"{path}: cannot be read as Parquet: {exc}") from None
 
 
 def _scan(path: Path, spec: TableSpec) -> pl.LazyFrame:
@@ -192,7 +193,7 @@ def _scan(path: Path, spec: TableSpec) -> pl.LazyFrame:
         try:
             schema = pl.read_parquet_schema(path)
         except (pl.exceptions.PolarsError, OSError) as exc:
-            raise InvalidSourceData(f"{path.name}: cannot be read as Parquet: {exc}") from None
+            raise InvalidSourceData(f"{path}: cannot be read as Parquet: {exc}") from None
         _require_columns(path, "", list(schema), spec)
         return pl.scan_parquet(path).select(_parquet_column(c, schema[c.name]) for c in spec.columns)
     header = _csv_header(path)
@@ -225,9 +226,9 @@ def _csv_header(path: Path) -> list[str]:
     try:
         return pl.read_csv(path, n_rows=0, infer_schema=False).columns
     except pl.exceptions.NoDataError:
-        raise InvalidSourceData(f"{path.name} line 1: the file is empty (a header row is required)") from None
+        raise InvalidSourceData(f"{path} line 1: the file is empty (a header row is required)") from None
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InvalidSourceData(_diagnose_csv(path, None) or f"{path.name}: cannot be read as CSV: {exc}") from None
+        raise InvalidSourceData(_diagnose_csv(path, None) or f"{path}: cannot be read as CSV: {exc}") from None
 
 
 def _require_columns(path: Path, where: str, header: Sequence[str], spec: TableSpec) -> None:
@@ -235,7 +236,7 @@ def _require_columns(path: Path, where: str, header: Sequence[str], spec: TableS
     if missing:
         names = ", ".join(repr(n) for n in missing)
         found = ", ".join(header) or "no columns"
-        raise InvalidSourceData(f"{path.name} {where}missing column {names} (found: {found})")
+        raise InvalidSourceData(f"{path} {where}missing column {names} (found: {found})")
 
 
 def _diagnose_csv(path: Path, expected_fields: int | None) -> str | None:
@@ -245,9 +246,9 @@ def _diagnose_csv(path: Path, expected_fields: int | None) -> str | None:
     except UnicodeDecodeError as exc:
         data = path.read_bytes()
         line = data.count(b"\n", 0, exc.start) + 1
-        return f"{path.name} line {line}: not valid UTF-8 (byte {data[exc.start]:#04x})"
+        return f"{path} line {line}: not valid UTF-8 (byte {data[exc.start]:#04x})"
     except OSError as exc:
-        return f"{path.name}: cannot be read: {exc.strerror}"
+        return f"{path}: cannot be read: {exc.strerror}"
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         for record in reader:
@@ -255,9 +256,9 @@ def _diagnose_csv(path: Path, expected_fields: int | None) -> str | None:
             if expected_fields is None:
                 expected_fields = len(record)
             if record and len(record) != width:
-                return f"{path.name} line {reader.line_num}: {len(record)} fields where the header has {width}"
+                return f"{path} line {reader.line_num}: {len(record)} fields where the header has {width}"
     except csv.Error as exc:
-        return f"{path.name} line {reader.line_num}: malformed CSV ({exc})"
+        return f"{path} line {reader.line_num}: malformed CSV ({exc})"
     return None
 
 
@@ -273,7 +274,7 @@ class _Where:
 
     def row(self, index: int) -> str:
         if self.path.suffix == ".parquet":
-            return f"{self.path.name} row {index + 1}"
+            return f"{self.path} row {index + 1}"
         # Line 1 is the header; a quoted field with line breaks in it moves later rows down.
         text_columns = [c for c, t in self.raw.schema.items() if t == pl.String]
         extra = 0
@@ -284,7 +285,7 @@ class _Where:
                     pl.sum_horizontal(pl.col(c).str.count_matches("\n").fill_null(0) for c in text_columns).sum()
                 ).item()
             )
-        return f"{self.path.name} line {index + 2 + extra}"
+        return f"{self.path} line {index + 2 + extra}"
 
     def cell(self, index: int, column: str) -> str:
         return f"{self.row(index)}, column {column}"
@@ -440,7 +441,7 @@ def _check_unique(frame: pl.DataFrame, column: str, where: _Where) -> None:
         index = int(repeated[0])
         value = frame[column][index]
         first = int(frame.select((pl.col(column) == value).arg_true().first()).item())
-        first_at = where.row(first).removeprefix(f"{where.path.name} ")
+        first_at = where.row(first).removeprefix(f"{where.path} ")
         raise InvalidSourceData(f"{where.cell(index, column)}: duplicate id {_show(value)} (first on {first_at})")
 
 

@@ -52,7 +52,7 @@ def compute(sources: Sources, sql_dir: Path = SQL_DIR, queries: dict[str, Rollup
         raise sources.explain_scan_error(exc) from None
     audit_row = audit.row(0, named=True)
     sources.check_audit(audit_row)
-    _check_sums_fit(audit_row)
+    _check_sums_fit(audit_row, sources.files["campaign_daily_metrics"])
     return Computed(
         rollups={
             name: frame.with_columns(pl.col(pl.Int128).cast(pl.Int64))
@@ -63,19 +63,19 @@ def compute(sources: Sources, sql_dir: Path = SQL_DIR, queries: dict[str, Rollup
     )
 
 
-def _check_sums_fit(audit: dict[str, int]) -> None:
+def _check_sums_fit(audit: dict[str, int], path: Path) -> None:
     """Every total is a sum of non-negative values, so none exceeds its column's grand total:
     if each grand total fits Int64, so does every rollup total. Checked on the audit's sums."""
     for key, total in audit.items():
         if key.startswith("sum_") and total is not None and total > _INT64_MAX:
             raise InvalidSourceData(
-                f"campaign_daily_metrics: the {key.removeprefix('sum_')} column adds up to {total}, "
+                f"{path}: the {key.removeprefix('sum_')} column adds up to {total}, "
                 f"more than 2^63-1; the input values are too large to add up exactly"
             )
 
 
 def quality_plan(sources: Sources) -> pl.LazyFrame:
-    """One row of counts an analyst should know about, accepted by the build (SPEC §2).
+    """One row of counts an analyst should know about, accepted by the build (docs/contract.md §2).
 
     Rows of unknown campaigns are counted (and excluded by the SQL); the other counts are
     over rows of known campaigns. `duplicate_key_rows_summed` is rows minus distinct

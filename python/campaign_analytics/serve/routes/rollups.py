@@ -73,7 +73,7 @@ async def campaign_performance(request: Request) -> Response:
     return prepared(store.performance(request.path_params["campaign_id"]), store.build_id_header)
 
 
-LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 10  # /creators/top?limit= (SPEC §4)
+LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 10  # /creators/top?limit= (docs/contract.md §4)
 _LIMIT = TypeAdapter(Annotated[int, Field(ge=LIMIT_MIN, le=LIMIT_MAX)])
 _LIMIT_DIGITS = len(str(LIMIT_MAX))
 _TOP_PARAMETERS = [
