@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.middleware.cors import CORSMiddleware
 
-from campaign_analytics.http import logs, metrics
+from campaign_analytics.http import metrics
 from campaign_analytics.http.middleware import HttpCachingMiddleware, RequestLogMiddleware, printable
 from campaign_analytics.http.openapi_docs import document, install_docs
 from campaign_analytics.settings import Settings
@@ -34,7 +34,6 @@ REVALIDATE_SUFFIXES = ("/anomalies",)
 
 
 def install_http(app: FastAPI, settings: Settings) -> None:
-    logs.configure(settings.log_format, settings.log_level, access_log=settings.access_log)
     install_docs(app)
     document(app)
     multiprocess_dir = settings.prometheus_multiproc_dir

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from campaign_analytics import __version__
 from campaign_analytics.errors import CampaignAnalyticsError
+from campaign_analytics.http import logs
 from campaign_analytics.http.install import install_http, printable  # ops
 from campaign_analytics.serve.benchmarks import BenchmarkSource, FixtureBenchmarks, HttpBenchmarks
 from campaign_analytics.serve.routes import explorer, rollups
@@ -43,6 +44,9 @@ def create_app(
     call opens and closes a client of its own.
     """
     config = settings or Settings.from_env()
+    # Logging first: what the start-up says (a build made now, the build served) is shown
+    # however the process was started, plain `uvicorn app:app` included.
+    logs.configure(config.log_format, config.log_level, access_log=config.access_log)
     benchmarks: BenchmarkSource
     if config.benchmark_fixtures_file is not None:
         benchmarks = FixtureBenchmarks(config.benchmark_fixtures_file)
@@ -80,6 +84,7 @@ def create_app(
     app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]  # starlette types handlers for Exception
     app.include_router(rollups.router)
     app.include_router(explorer.router)  # /campaigns, /campaigns/{id}/daily, the page at /
+    app.mount("/static", explorer.static_files, name="static")
     install_http(app, config)  # ops: logging, middleware, /metrics, offline docs
     # Routes are matched in order and FastAPI puts its docs routes first; every request to the
     # API would test those patterns before its own. Move them to the end.
