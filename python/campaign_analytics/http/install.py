@@ -1,14 +1,14 @@
 """The HTTP layer around the API's routes, installed by `create_app()` in one call.
 
 install_http(app, settings)
-  logging      logs.configure(): one format for our loggers and uvicorn's
   middleware   RequestLogMiddleware (request id, nosniff, access log, metrics)
                -> CORSMiddleware (only when CORS_ALLOW_ORIGINS is set)
                -> HttpCachingMiddleware (HEAD, ETag, 304, Cache-Control) -> the routes
   GET /metrics Prometheus text format (metrics.py)
-  /docs, /redoc offline (docs.py), and the schema's headers and status codes
+  /docs, /redoc offline (openapi_docs.py), and the schema's headers and status codes
 
-(service.py announces each build it starts serving: one INFO line and the build's metrics.)
+(Logging is set up by `create_app()` before anything else, logs.configure(); service.py
+announces each build it starts serving: one INFO line and the build's metrics.)
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@
     HttpCachingMiddleware   innermost: HEAD for every GET route; on read answers (those that carry
                             X-Build-Id) a strong ETag, Cache-Control, and 304 on If-None-Match
 
-Both run on every request, so both are written for the hot path: header lists are scanned
-once, nothing is parsed that is not needed, and a response's header list is copied, never
-changed in place (the prepared responses share theirs between requests).
+Both run on every request: header lists are scanned once, nothing is parsed that is not
+needed, and a message from the app is copied when a header is added, never changed in place
+(an ASGI message belongs to whoever sent it).
 """
 
 from __future__ import annotations
