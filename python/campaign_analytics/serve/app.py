@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from campaign_analytics import __version__
-from campaign_analytics.errors import CampaignAnalyticsError
+from campaign_analytics.errors import CampaignAnalyticsError, ConfigError
 from campaign_analytics.http import logs
 from campaign_analytics.http.install import install_http, printable  # ops
 from campaign_analytics.serve.benchmarks import BenchmarkSource, FixtureBenchmarks, HttpBenchmarks
@@ -84,7 +84,7 @@ def create_app(
     app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]  # starlette types handlers for Exception
     app.include_router(rollups.router)
     app.include_router(explorer.router)  # /campaigns, /campaigns/{id}/daily, the page at /
-    app.mount("/static", explorer.static_files, name="static")
+    app.mount("/static", explorer.static_files(), name="static")
     install_http(app, config)  # ops: logging, middleware, /metrics, offline docs
     # Routes are matched in order and FastAPI puts its docs routes first; every request to the
     # API would test those patterns before its own. Move them to the end.
@@ -97,3 +97,22 @@ async def _domain_error(request: Request, exc: CampaignAnalyticsError) -> JSONRe
     if exc.status_code == 502:  # ops: a 502's cause in the log
         log.warning("request %s answered 502: %s", getattr(request.state, "request_id", "-"), printable(exc.detail))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+
+def create_app_for_server() -> FastAPI:
+    """`create_app()` for a server process (`uvicorn app:app`, `campaign-analytics serve`): a
+    start-up that cannot serve ends the process with one line saying what is missing and how
+    to fix it (exit code 1, no traceback) instead of serving 503s. An app made by
+    `create_app()` itself (tests, embedding) answers 503 while nothing is loaded."""
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        raise SystemExit(f"campaign-analytics: {exc.detail}") from None
+    service: Service = app.state.service
+    if service.store is None:
+        raise SystemExit(
+            f"campaign-analytics: nothing to serve: {service.load_error}. Point DATA_DIR at a folder of "
+            "valid input files (e.g. data/visible), or publish a build into ROLLUP_DIR with "
+            "`campaign-analytics build`."
+        )
+    return app

@@ -210,7 +210,9 @@ class StaticAssets(StaticFiles):
         return response
 
 
-static_files = StaticAssets(directory=STATIC)
+def static_files() -> StaticAssets:
+    """What the app mounts at /static: the page's script and style sheet."""
+    return StaticAssets(directory=STATIC)
 
 
 @router.get("/", include_in_schema=False)
