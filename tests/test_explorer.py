@@ -347,6 +347,24 @@ def test_daily_with_thresholds_of_cmp_005(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("campaign_id", VISIBLE_IDS)
+def test_every_body_is_compact_json(client: TestClient, campaign_id: str) -> None:
+    for url in (
+        f"/campaigns/{campaign_id}/daily?with_thresholds=true",
+        f"/campaigns/{campaign_id}/daily",
+        f"/campaigns/{campaign_id}/anomalies",
+        "/campaigns",
+    ):
+        body = client.get(url).content
+        assert body == json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False).encode(), url
+
+
+def test_issues_are_written_as_in_the_anomalies_body(client: TestClient) -> None:
+    daily = client.get("/campaigns/cmp-005/daily?with_thresholds=true").content
+    assert b'"issues":["roas_below_threshold","spend_without_conversions"]' in daily
+    assert b'"issues":[]' in daily
+
+
+@pytest.mark.parametrize("campaign_id", VISIBLE_IDS)
 def test_days_with_issues_are_the_anomalies_alerts(client: TestClient, campaign_id: str) -> None:
     checked = body_of(client.get(f"/campaigns/{campaign_id}/daily?with_thresholds=true"))
     anomalies = client.get(f"/campaigns/{campaign_id}/anomalies").json()
