@@ -17,7 +17,9 @@ from campaign_analytics.serve.schemas import ErrorDetail
 from campaign_analytics.serve.service import Service, service_of
 
 
-def _service(request: Request) -> Service:
+async def _service(request: Request) -> Service:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, which cost ~170 us a
+    # request here (in process, performance 236 -> 66 us)
     return service_of(request)
 
 
