@@ -622,6 +622,13 @@ def test_the_page_loads_nothing_from_elsewhere(client: TestClient) -> None:
         assert "@import" not in text
 
 
+def test_every_file_of_the_page_is_revalidated_under_its_policy(client: TestClient) -> None:
+    for path in ("/", "/static/index.html", "/static/explorer.js", "/static/explorer.css"):
+        headers = client.get(path).headers
+        assert headers["cache-control"] == "no-cache", path
+        assert headers["content-security-policy"].startswith("default-src 'self'"), path
+
+
 def test_unknown_assets_are_404(client: TestClient) -> None:
     assert client.get("/static/nope.js").status_code == 404
     assert client.get("/static/../api.py").status_code == 404

@@ -202,11 +202,12 @@ REVALIDATE = {"Cache-Control": "no-cache"}
 
 
 class StaticAssets(StaticFiles):
-    """StaticFiles whose answers the browser revalidates every time (see REVALIDATE)."""
+    """StaticFiles whose answers the browser revalidates every time (see REVALIDATE), under
+    the page's policy too (static/ also holds the page itself, as /static/index.html)."""
 
     def file_response(self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers.update(REVALIDATE)
+        response.headers.update({"Content-Security-Policy": PAGE_POLICY, **REVALIDATE})
         return response
 
 
