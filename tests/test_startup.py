@@ -4,11 +4,13 @@ where to go), and how a start that cannot serve ends (one line, exit code 1)."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from campaign_analytics import cli
+from campaign_analytics.serve.app import create_app_for_server
 from tests.datasets import REPO, VISIBLE
 
 DEADLINE = 60.0  # seconds for a server to start; it takes one or two
@@ -129,3 +133,57 @@ def test_a_start_that_cannot_serve_is_one_line_and_exit_code_1(
     last = done.stderr.strip().splitlines()[-1]
     assert re.sub(r"^campaign-analytics( serve)?: ", "", last).startswith(said.removeprefix("campaign-analytics: "))
     assert "Traceback" not in done.stderr
+
+
+# --- the same, in process -----------------------------------------------------------------------
+
+
+def test_the_server_entry_point_returns_an_app_that_serves(
+    served: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DATA_DIR", "ROLLUP_DIR", "BENCHMARK_FIXTURES_FILE"):
+        monkeypatch.setenv(name, served[name])
+    app = create_app_for_server()
+    assert app.state.service.store is not None
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({}, "campaign-analytics: DATA_DIR is not set"),
+        ({"DATA_DIR": "/nonexistent/data"}, "campaign-analytics: nothing to serve: "),
+    ],
+)
+def test_the_server_entry_point_exits_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict[str, str], said: str
+) -> None:
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    monkeypatch.setenv("ROLLUP_DIR", str(tmp_path / "rollups"))
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        create_app_for_server()
+    message = str(stopped.value.code)
+    assert message.startswith(said) and "\n" not in message
+
+
+def test_the_urls_are_announced_once_livez_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    answered = threading.Event()
+
+    class Livez(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = answered.is_set()  # the first request fails: the announcement waits for a 200
+            answered.set()
+            self.send_response(200 if ok else 503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Livez) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        cli._announce_when_up("0.0.0.0", port, pause=0.01)
+        server.shutdown()
+    base = f"http://127.0.0.1:{port}"
+    assert capsys.readouterr().err == f"campaign-analytics serve: explorer {base}/  API docs {base}/docs\n"
