@@ -24,9 +24,11 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from starlette.requests import Request
 
 from app import create_app
 from campaign_analytics.build.pipeline import BuildResult
+from campaign_analytics.serve.routes.canonical import top_query
 from campaign_analytics.serve.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE
@@ -487,6 +489,50 @@ def test_a_format_the_route_does_not_offer_is_the_same_422_everywhere(client: Te
 @pytest.mark.parametrize("url", ["/campaigns/cmp-001/performance", "/campaigns/cmp-002/anomalies"])
 def test_format_json_is_the_usual_body(client: TestClient, url: str) -> None:
     assert client.get(url + "?format=json").content == client.get(url).content
+
+
+@pytest.mark.parametrize(
+    ("canonical", "declared"),
+    [
+        # the first of each pair is read by the route's canonical reader, the second (same
+        # meaning, another spelling) goes through FastAPI's declared parameters
+        ("/campaigns/cmp-001/performance", "/campaigns/cmp-001/performance?format=json"),
+        ("/campaigns/cmp-002/anomalies", "/campaigns/cmp-002/anomalies?unused=1"),
+        ("/creators/top?campaign_id=cmp-001&limit=2", "/creators/top?campaign_id=cmp-001&limit=+2"),
+        ("/creators/top?campaign_id=cmp-004", "/creators/top?campaign_id=cmp-004&limit=10&unused="),
+        (
+            "/creators/top?campaign_id=cmp-004&limit=3&format=csv",
+            "/creators/top?campaign_id=cmp-004&limit=03.0&format=csv",
+        ),
+        ("/campaigns/cmp-404/performance", "/campaigns/cmp-404/performance?format=json"),
+    ],
+)
+def test_canonical_and_declared_requests_get_the_same_answer(client: TestClient, canonical: str, declared: str) -> None:
+    fast, slow = client.get(canonical), client.get(declared)
+    assert (fast.status_code, fast.headers["content-type"], fast.content) == (
+        slow.status_code,
+        slow.headers["content-type"],
+        slow.content,
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "read"),
+    [
+        ("campaign_id=cmp-001", True),
+        ("campaign_id=cmp-001&limit=100&format=csv", True),
+        ("campaign_id=cmp-001&limit=+2", False),
+        ("campaign_id=cmp-001&limit=101", False),
+        ("campaign_id=cmp-001&limit=0100", False),
+        ("campaign_id=&limit=2", False),
+        ("limit=2", False),
+        ("campaign_id=cmp-001&format=xml", False),
+        ("campaign_id=cmp-001&unused=1", False),
+    ],
+)
+def test_the_top_reader_takes_only_canonical_queries(client: TestClient, query: str, read: bool) -> None:
+    scope = {"type": "http", "query_string": query.encode(), "path_params": {}, "app": client.app}
+    assert (top_query(1, 100, 10)(Request(scope)) is not None) is read
 
 
 def test_campaign_id_is_required(client: TestClient) -> None:

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from campaign_analytics.errors import RollupUnavailable
 from campaign_analytics.serve.routes import explorer
+from campaign_analytics.serve.routes.canonical import CanonicalRoute, campaign_path_only, reads, top_query
 from campaign_analytics.serve.routes.common import (
     BENCHMARK_FAILED,
     CSV_TOO,
@@ -30,7 +31,7 @@ from campaign_analytics.serve.store import RollupStore
 
 LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 10  # /creators/top?limit= (docs/contract.md §4)
 
-router = APIRouter()
+router = APIRouter(route_class=CanonicalRoute)  # canonical requests skip parameter solving (canonical.py)
 
 
 @router.get("/livez", response_model=Liveness, tags=["operations"])
@@ -45,6 +46,7 @@ async def livez() -> Response:
     responses=NOT_FOUND,
     tags=["rollups"],
 )
+@reads(campaign_path_only)
 async def campaign_performance(campaign_id: CampaignIdPath, service: ServiceDep, fmt: JsonOnly = "json") -> Response:
     """A campaign's totals with CTR, CVR and ROAS."""
     store = service.rollups()
@@ -57,6 +59,7 @@ async def campaign_performance(campaign_id: CampaignIdPath, service: ServiceDep,
     responses={**NOT_FOUND, **CSV_TOO},
     tags=["rollups"],
 )
+@reads(top_query(LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT))
 async def top_creators(
     campaign_id: Annotated[str, Query(min_length=1, description="the campaign whose creators are ranked")],
     service: ServiceDep,
@@ -78,6 +81,7 @@ async def top_creators(
     responses={**NOT_FOUND, **BENCHMARK_FAILED},
     tags=["rollups"],
 )
+@reads(campaign_path_only)
 async def campaign_anomalies(campaign_id: CampaignIdPath, service: ServiceDep, fmt: JsonOnly = "json") -> Response:
     """Days below the campaign's live benchmark thresholds, and which rules they break."""
     store = service.rollups()
