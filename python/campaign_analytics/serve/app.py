@@ -13,7 +13,6 @@ Settings are read when `create_app()` is called, never at import.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -62,12 +61,6 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with benchmarks.pooled():
-            # The loaded rollups are long-lived objects that never change; left to the cyclic
-            # GC, every full collection would walk them. Freezing moves everything alive now
-            # out of the collector's sight (only a served process does this, not every app a
-            # test makes).
-            gc.collect()
-            gc.freeze()
             yield
 
     app = FastAPI(
