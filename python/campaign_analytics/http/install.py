@@ -45,13 +45,9 @@ def install_http(app: FastAPI, settings: Settings) -> None:
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
     fresh = f"public, max-age={settings.cache_max_age_seconds}".encode()
-    policies: dict[str, bytes] = {}
 
     def cache_control(route: str) -> bytes:
-        policy = policies.get(route)
-        if policy is None:
-            policy = policies[route] = b"no-cache" if route.endswith(REVALIDATE_SUFFIXES) else fresh
-        return policy
+        return b"no-cache" if route.endswith(REVALIDATE_SUFFIXES) else fresh
 
     # add_middleware puts each one outside the ones before it
     app.add_middleware(HttpCachingMiddleware, cache_control=cache_control)
