@@ -38,9 +38,9 @@ build: setup  ## build the rollups of DATA_DIR (default data/visible) into build
 
 run: build  ## build, then serve DATA_DIR on http://127.0.0.1:$(PORT) with the fixture benchmarks
 	DATA_DIR=$(DATA_DIR) BENCHMARK_FIXTURES_FILE=$(DATA_DIR)/benchmarks.json \
-	  PYTHONPATH=python $(BIN)/uvicorn app:app --host 127.0.0.1 --port $(PORT)
+	  $(BIN)/campaign-analytics serve --host 127.0.0.1 --port $(PORT)
 
-serve: build  ## like run, through `campaign-analytics serve` (LOG_FORMAT, WORKERS=$(WORKERS))
+serve: build  ## like run, with WORKERS=$(WORKERS) worker processes (LOG_FORMAT=json for JSON logs)
 	DATA_DIR=$(DATA_DIR) BENCHMARK_FIXTURES_FILE=$(DATA_DIR)/benchmarks.json \
 	  $(BIN)/campaign-analytics serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
