@@ -6,11 +6,12 @@ stop early so a test can check the typed sources or the rollups without publishi
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import polars as pl
 
-from campaign_analytics.build.engines.polars import compute
+from campaign_analytics.build.engines.polars import PART_ROWS, compute
 from campaign_analytics.build.sources import Sources, open_sources
 from campaign_analytics.published.manifest import SQL_DIR
 
@@ -26,6 +27,11 @@ def read_sources(data_dir: Path) -> Sources:
     return sources
 
 
-def run_sql(sources: Sources, sql_dir: Path = SQL_DIR) -> dict[str, pl.DataFrame]:
-    """The rollups alone, as the build computes them."""
-    return compute(sources, sql_dir).rollups
+def run_sql(sources: Sources, sql_dir: Path = SQL_DIR, *, part_rows: int = PART_ROWS) -> dict[str, pl.DataFrame]:
+    """The rollups alone, as the build computes them (its parts read back and concatenated)."""
+    with tempfile.TemporaryDirectory() as staging:
+        computed = compute(sources, Path(staging), sql_dir, part_rows=part_rows)
+        return {
+            name: pl.concat([pl.read_parquet(Path(staging) / part) for part in parts], how="vertical", rechunk=True)
+            for name, parts in computed.parts.items()
+        }
