@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from campaign_analytics.build.engines.polars import PART_ROWS, compute
+from campaign_analytics.build.engines.polars import compute
 from campaign_analytics.build.sources import Sources, open_sources
 from campaign_analytics.published.manifest import SQL_DIR
 
@@ -27,7 +27,7 @@ def read_sources(data_dir: Path) -> Sources:
     return sources
 
 
-def run_sql(sources: Sources, sql_dir: Path = SQL_DIR, *, part_rows: int = PART_ROWS) -> dict[str, pl.DataFrame]:
+def run_sql(sources: Sources, sql_dir: Path = SQL_DIR, *, part_rows: int | None = None) -> dict[str, pl.DataFrame]:
     """The rollups alone, as the build computes them (its parts read back and concatenated)."""
     with tempfile.TemporaryDirectory() as staging:
         computed = compute(sources, Path(staging), sql_dir, part_rows=part_rows)

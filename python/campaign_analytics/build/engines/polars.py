@@ -62,11 +62,12 @@ def compute(
     sql_dir: Path = SQL_DIR,
     queries: dict[str, RollupSql] | None = None,
     *,
-    part_rows: int = PART_ROWS,
+    part_rows: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Computed:
     """Every rollup's SQL, the metrics audit and the data-quality counts, part by part; each
-    rollup written into `staging` as Parquet part files (one per range of campaigns).
+    rollup written into `staging` as Parquet part files (one per range of campaigns, each range
+    about `part_rows` metrics rows, PART_ROWS by default; 1 makes a part of every campaign).
 
     The SQL sees `campaign_daily_metrics` typed by sources.py, with money as `Decimal(38, 6)`
     (what its `cast(... as decimal(38, 6))` then leaves as it is). Ids stay strings: the SQL
@@ -74,7 +75,7 @@ def compute(
     """
     queries = queries or read_sql(sql_dir)
     step = progress or (lambda _: None)
-    ranges = campaign_ranges(sources.campaigns["campaign_id"], estimated_rows(sources), part_rows)
+    ranges = campaign_ranges(sources.campaigns["campaign_id"], estimated_rows(sources), part_rows or PART_ROWS)
     work = staging / _WORK_DIR
     work.mkdir()
     try:
