@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +45,9 @@ from campaign_analytics.published.manifest import SQL_DIR
 
 _INT64_MAX = 2**63 - 1  # the largest total a rollup column (Int64) can hold
 # Metrics rows per part, aimed at before the split (from the Parquet footer, or the CSV file's
-# size): about 0.3 GB of peak memory per part on top of the process (DECISIONS, Build memory).
-PART_ROWS = 2_000_000
+# size): about 0.2 GB of peak memory per part on top of the process (DECISIONS, Build memory).
+PART_ROWS = 1_000_000
+PARALLEL_PARTS = 2  # parts computed at the same time (each holds its own memory)
 _CSV_BYTES_PER_ROW = 40  # a low guess of a CSV metrics row's size, so parts come out smaller, not larger
 _WORK_DIR = ".split"
 
@@ -87,8 +90,10 @@ def compute(
         orphans = sources.plan(pl.scan_ipc(files[-1]))
         tally.add(_collect(sources, [orphans.audit, _orphan_counts(orphans.metric_rows)]), sources)
         parts: dict[str, list[str]] = {name: [] for name in queries}
-        for index, (ids, file) in enumerate(zip(ranges, files, strict=False)):
-            rollups = _compute_part(sources, queries, ids, pl.scan_ipc(file), tally)
+        for index, (audit, counts, unknown_creators, rollups) in enumerate(
+            _in_order(lambda i: _compute_part(sources, queries, ranges[i], files[i]), len(ranges))
+        ):
+            tally.add([audit, counts], sources, unknown_creators["creator_id"])  # bad cells: refused first
             check_rollups(rollups, queries)
             for name, frame in rollups.items():
                 if frame.height or (not parts[name] and index == len(ranges) - 1):
@@ -96,7 +101,6 @@ def compute(
                     part = f"{name}.parquet" if len(ranges) == 1 else f"{name}-{index:05d}.parquet"
                     publish.write_rollup(frame, staging / part)
                     parts[name].append(part)
-            file.unlink()  # the disk a part took is free for the next one's outputs
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Computed(parts=parts, data_quality=tally.data_quality(), metric_rows=tally.rows)
@@ -123,12 +127,16 @@ def campaign_ranges(campaign_ids: pl.Series, rows: int, part_rows: int) -> list[
 def split(sources: Sources, ranges: list[pl.Series], work: Path) -> list[Path]:
     """One streaming pass: the metrics rows, as read, into one IPC file per range of campaigns
     plus a last one for the rows of campaigns not in campaigns.csv; the files, in that order."""
-    ids = pl.concat(ranges)
-    numbers = pl.concat([pl.Series([index] * len(r), dtype=pl.UInt32) for index, r in enumerate(ranges)])
     orphan = len(ranges)
-    keyed = sources.raw.with_columns(
-        _part=pl.col("campaign_id").replace_strict(ids, numbers, default=orphan, return_dtype=pl.UInt32)
+    # a join to the small table of known ids: `replace_strict` with the same mapping held memory
+    # per input row (1.4 GB at 10M rows), the join about 0.2 GB whatever the rows
+    part_of = pl.concat(
+        [
+            pl.DataFrame({"campaign_id": r, "_part": pl.repeat(index, len(r), dtype=pl.UInt32, eager=True)})
+            for index, r in enumerate(ranges)
+        ]
     )
+    keyed = sources.raw.join(part_of.lazy(), on="campaign_id", how="left", maintain_order="none")
     files = [work / f"metrics-{index:05d}.ipc" for index in range(orphan + 1)]
     sinks = [
         keyed.filter(pl.col("_part").fill_null(orphan) == index).drop("_part").sink_ipc(file, lazy=True)
@@ -138,11 +146,12 @@ def split(sources: Sources, ranges: list[pl.Series], work: Path) -> list[Path]:
     return files
 
 
-def _compute_part(
-    sources: Sources, queries: dict[str, RollupSql], ids: pl.Series, raw: pl.LazyFrame, tally: _Tally
-) -> dict[str, pl.DataFrame]:
-    """One range of campaigns: its audit (checked first), counts and rollups."""
-    part = sources.plan(raw)
+_Part = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, pl.DataFrame]]
+
+
+def _compute_part(sources: Sources, queries: dict[str, RollupSql], ids: pl.Series, file: Path) -> _Part:
+    """One range of campaigns: its audit, its counts, its unknown creator ids and its rollups."""
+    part = sources.plan(pl.scan_ipc(file))
     campaigns = sources.campaigns.filter(pl.col("campaign_id").is_in(ids.implode()))
     context = pl.SQLContext(
         campaigns=campaigns.lazy(), creators=sources.creators.lazy(), campaign_daily_metrics=part.metric_rows
@@ -151,10 +160,30 @@ def _compute_part(
     audit, counts, unknown_creators, *frames = _collect(
         sources, [part.audit, *_known_counts(sources, part.metric_rows), *plans]
     )
-    tally.add([audit, counts], sources, unknown_creators["creator_id"])
-    return {
+    file.unlink()  # the disk a part took is free for the rollups
+    rollups = {
         name: frame.with_columns(pl.col(pl.Int128).cast(pl.Int64)) for name, frame in zip(queries, frames, strict=True)
     }
+    return audit, counts, unknown_creators, rollups
+
+
+def _in_order(work: Callable[[int], _Part], count: int) -> Iterator[_Part]:
+    """`work(0)`, `work(1)`, ... in order, PARALLEL_PARTS of them running at a time.
+
+    A part's plan runs mostly on one core (measured: CPU time equal to wall time), so two parts
+    at once use both cores of a small machine; at most PARALLEL_PARTS results wait in memory."""
+    with ThreadPoolExecutor(max_workers=PARALLEL_PARTS) as pool:
+        running: deque[Future[_Part]] = deque()
+        try:
+            for index in range(count):
+                running.append(pool.submit(work, index))
+                if len(running) == PARALLEL_PARTS:
+                    yield running.popleft().result()
+            while running:
+                yield running.popleft().result()
+        finally:
+            for future in running:
+                future.cancel()
 
 
 def _collect(sources: Sources, plans: list[pl.LazyFrame]) -> list[pl.DataFrame]:
@@ -177,16 +206,24 @@ def _known_counts(sources: Sources, rows: pl.LazyFrame) -> list[pl.LazyFrame]:
 
     `duplicate_key_rows_summed` is rows minus distinct (date, campaign, creator) keys: the rows
     that were added into another. A key's campaign is in one part only, so the distinct keys of
-    the parts add up to the distinct keys of the input: counted exactly, on one part at a time.
+    the parts add up to the distinct keys of the input, counted on one part at a time. Distinct
+    keys are counted by their 64-bit hash (sorted): a third of the time of an exact distinct
+    count of the keys (0.07 against 0.22 s a million rows); two keys of one part colliding would
+    undercount by one, a chance of about 3e-8 for a part of a million rows.
     """
     unknown_creator = ~pl.col("creator_id").is_in(sources.creators["creator_id"].implode())
     counts = rows.select(
         unknown_creator_rows=unknown_creator.sum(),
         clicks_above_impressions_rows=(pl.col("clicks") > pl.col("impressions")).sum(),
         conversions_above_clicks_rows=(pl.col("conversions") > pl.col("clicks")).sum(),
-        duplicate_key_rows_summed=pl.len() - pl.struct("metric_date", "campaign_id", "creator_id").n_unique(),
     )
-    return [counts, rows.filter(unknown_creator).select(pl.col("creator_id").unique())]
+    # sorted key hashes: a row whose hash equals the previous one repeats an earlier key
+    hashes = rows.select(key=pl.struct("metric_date", "campaign_id", "creator_id").hash(seed=0).sort())
+    repeats = hashes.select(duplicate_key_rows_summed=(pl.col("key") == pl.col("key").shift(1)).sum())
+    return [
+        pl.concat([counts, repeats], how="horizontal"),
+        rows.filter(unknown_creator).select(pl.col("creator_id").unique()),
+    ]
 
 
 class _Tally:
