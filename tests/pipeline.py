@@ -1,6 +1,6 @@
 """The build's steps one at a time, for tests that look at a single step.
 
-Production runs them together inside `build.build()` (one streaming pass); these two helpers
+Production runs them together inside `build.build()` (part by part); these two helpers
 stop early so a test can check the typed sources or the rollups without publishing anything.
 """
 

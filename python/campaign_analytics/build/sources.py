@@ -14,7 +14,9 @@ files read money as decimals, so `metric_rows` gives them the same cells as `Dec
 The small tables are read and checked eagerly. The metrics table can be large, so
 `open_sources` only plans it: a lazy scan whose typed columns feed the SQL, and an `audit`
 (one row: row count, bad cells per column, column totals) computed in the same streaming pass.
-Only when the audit finds a bad cell is the file read again, eagerly, to name line and column.
+`Sources.plan` makes the same three plans over a copy of some of the raw rows (a part of a
+build split by campaign). Only when an audit finds a bad cell is the file read again, eagerly,
+to name line and column.
 """
 
 from __future__ import annotations
