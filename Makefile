@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 DATA_DIR ?= data/visible
 PORT   ?= 8080
 WORKERS ?= 1
+BENCH_SCALES ?= S M
 LINTED := python tests $(wildcard bench scripts)
 # line coverage of python/campaign_analytics in `make test`: today's, rounded down; only raise it
 COVERAGE_FLOOR := 93
@@ -17,7 +18,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 help:  ## list the targets (PORT=$(PORT), DATA_DIR=$(DATA_DIR))
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
-	  | sed -e 's|$$(PORT)|$(PORT)|g' -e 's|$$(DATA_DIR)|$(DATA_DIR)|g' -e 's|$$(WORKERS)|$(WORKERS)|g' \
+	  | sed -e 's|$$(PORT)|$(PORT)|g' -e 's|$$(DATA_DIR)|$(DATA_DIR)|g' -e 's|$$(WORKERS)|$(WORKERS)|g' -e 's|$$(BENCH_SCALES)|$(BENCH_SCALES)|g' \
 	  | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -56,10 +57,10 @@ lint: setup  ## ruff lint and format check, mypy --strict over python/, the impo
 golden: setup  ## rewrite tests/golden/visible/*.csv from a fresh build (review the diff!)
 	$(BIN)/python -m tests.golden --write
 
-bench: $(BIN)/.installed-bench  ## build and serving benchmarks at S and M scale; prints one table
+bench: $(BIN)/.installed-bench  ## build and serving benchmarks at $(BENCH_SCALES) scale (BENCH_SCALES="S M XL" adds 100M rows); one table
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 	  || echo "wrk could not be installed: bench/load.py generates the load instead"
-	$(BIN)/python -m bench.run --scales S M
+	$(BIN)/python -m bench.run --scales $(BENCH_SCALES)
 
 screenshot: setup  ## redraw docs/explorer.png (the explorer's campaign view) in headless Chromium
 	PYTHONPATH=python:. $(BIN)/python scripts/screenshot.py docs/explorer.png
