@@ -646,21 +646,7 @@ def _prepared_for(ids: list[str], names: list[str | None]) -> explorer.Prepared:
     zeros = {c: [0] * len(ids) for c in ("total_impressions", "total_clicks", "total_conversions")}
     floats = {c: [0.0] * len(ids) for c in ("total_spend", "total_revenue", "ctr", "cvr", "roas")}
     performance = pl.DataFrame({"campaign_id": ids, "campaign_name": names, **zeros, **floats})
-    days = pl.DataFrame(
-        {"campaign_id": [], "metric_date": [], **{c: [] for c in explorer.DAY_COLUMNS[1:]}},
-        schema={
-            "campaign_id": pl.String,
-            "metric_date": pl.Date,
-            **dict.fromkeys(explorer.DAY_COLUMNS[1:], pl.Float64),
-        },
-    )
-    return explorer.Prepared(
-        {
-            "campaign_performance": performance,
-            "top_creators": performance.select("campaign_id"),
-            "daily_anomalies": days,
-        }
-    )
+    return explorer.Prepared(performance)
 
 
 @settings(max_examples=200, deadline=None)

@@ -128,11 +128,13 @@ def test_every_body_is_ready_at_load_and_costs_the_gc_nothing(tmp_path: Path) ->
 
 
 def test_the_verified_loader_refuses_a_missing_column_too(published: Path) -> None:
-    """A rollup that verifies (its sha256 and rows rewritten to match) but lacks a column the
+    """A build without a serving file (published before there was one) is served from its
+    rollups: one that verifies (its sha256 and rows rewritten to match) but lacks a column the
     bodies need is a RollupUnavailable, which the service treats as a refused build."""
     path = published / "daily_anomalies.parquet"
     pl.read_parquet(path).drop("roas").write_parquet(path)
     manifest = json.loads((published / "manifest.json").read_text())
+    del manifest["serving"]
     manifest["outputs"]["daily_anomalies"]["parts"][0]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     (published / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(RollupUnavailable, match=r"daily_anomalies\.parquet lacks column\(s\) roas"):

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from campaign_analytics.errors import RollupUnavailable
+from campaign_analytics.errors import BuildCorrupt, RollupUnavailable
 from campaign_analytics.http import metrics
 from campaign_analytics.published.manifest import (
     CURRENT_LINK,
@@ -42,6 +42,7 @@ from campaign_analytics.published.manifest import (
     choose_build,
     find_published,
     is_current,
+    verify,
 )
 from campaign_analytics.serve.benchmarks import BenchmarkSource
 from campaign_analytics.serve.store import RollupStore
@@ -67,20 +68,24 @@ class Service:
         self._seen: str | None = None  # where `current` pointed when last looked at
         self._next_check = 0.0
         self._picking_up = threading.Lock()
+        self._damaged: dict[Path, str] = {}  # builds found damaged while served, and how
 
     @classmethod
     def start(cls, settings: Settings, benchmarks: BenchmarkSource) -> Service:
         service = cls(settings, benchmarks)
         rebuilt = service._rebuild_if_stale()
         service._seen = service._current_target()
-        choice = choose_build(settings.rollup_dir, RollupStore.verified)
+        choice = choose_build(settings.rollup_dir, service._load)
         if not rebuilt and choice.current_rejected is not None:
             # `current` is damaged: rebuild it from DATA_DIR rather than serve an older build
             log.info("building the rollups of %s first: %s", settings.data_dir, choice.current_rejected.reason)
             service._build()
             service._seen = service._current_target()
-            choice = choose_build(settings.rollup_dir, RollupStore.verified)
+            choice = choose_build(settings.rollup_dir, service._load)
         service._adopt(choice)
+        if service.store is not None:
+            store = service.store
+            threading.Thread(target=service._check_in_full, args=(store,), name="rollup-check", daemon=True).start()
         return service
 
     def rollups(self) -> RollupStore:
@@ -89,7 +94,46 @@ class Service:
         store = self.store
         if store is None:
             raise RollupUnavailable(f"no rollups are loaded: {self.load_error}")
+        if store.damaged is not None and store.build.path not in self._damaged:
+            self._leave_damaged(store)
         return store
+
+    def _load(self, build: PublishedBuild) -> RollupStore:
+        """RollupStore.verified, refusing a build whose serving file was found damaged while
+        it was served (its cheap check at open would pass again)."""
+        damage = self._damaged.get(build.path)
+        if damage is not None:
+            raise BuildCorrupt(damage)
+        return RollupStore.verified(build)
+
+    def _load_in_full(self, build: PublishedBuild) -> RollupStore:
+        """`_load` after `verify` (the sha256 of every file): what a pick-up runs, in the
+        background, so a damaged new build is refused before it is swapped in."""
+        if build.path not in self._damaged:
+            verify(build, rows=False)
+        return self._load(build)
+
+    def _check_in_full(self, store: RollupStore) -> None:
+        """After start-up (which checks only what opening the serving file needs), the sha256
+        of every file of the served build, in the background: damage in bytes no request has
+        read yet is found too, and the build is then left as if a read had found it."""
+        try:
+            verify(store.build, rows=False)
+        except BuildCorrupt as exc:
+            store.serving.damaged = store.serving.damaged or exc.detail
+        except Exception:  # a background thread has no caller to tell
+            log.exception("checking build %s in full failed", store.build_id)
+
+    def _leave_damaged(self, store: RollupStore) -> None:
+        """The served build's file changed under it (truncated, overwritten): its damaged reads
+        answer 503, never with its bytes; in the background, the newest other build that
+        verifies is served instead (if there is none, the damaged one stays, and each of its
+        reads is still checked)."""
+        self._damaged[store.build.path] = str(store.damaged)
+        log.error("build %s was damaged while served: %s", store.build_id, store.damaged)
+        if self._picking_up.acquire(blocking=False):
+            target = self._current_target() or str(store.build.path)
+            threading.Thread(target=self._pick_up, args=(target,), name="rollup-fall-back", daemon=True).start()
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -140,7 +184,7 @@ class Service:
     def _pick_up(self, target: str) -> None:
         try:
             log.info("ROLLUP_DIR/current now points at %s: loading it", target)
-            self._adopt(choose_build(self.settings.rollup_dir, RollupStore.verified))
+            self._adopt(choose_build(self.settings.rollup_dir, self._load_in_full))
         except Exception:  # a background thread has no caller to tell; keep serving what we have
             log.exception("picking up the build at %s failed; still serving %s", target, self._served_id())
         finally:
@@ -149,7 +193,11 @@ class Service:
 
     def _adopt(self, choice: BuildChoice[RollupStore]) -> None:
         served = self.store
-        newer = [r for r in choice.rejected if served is None or r.build.path != served.build.path]
+        newer = [
+            r
+            for r in choice.rejected
+            if served is None or r.build.path != served.build.path or r.build.path in self._damaged
+        ]
         for refused in newer:
             if refused not in self.rejected:  # each refusal is told (and counted) once
                 metrics.build_verification_failed()
@@ -168,7 +216,7 @@ class Service:
         self.store, self.load_error, self.rejected = store, None, tuple(newer)
         if choice.is_fallback:
             log.warning("serving the previous verified build %s instead of the newest", store.build_id)
-        rows = {name: frame.height for name, frame in store.frames.items()}
+        rows = store.rows()
         built_at = store.build.manifest.get("built_at")
         metrics.served_build(store.build_id, built_at if isinstance(built_at, str) else None, rows)
         log.info(

@@ -6,11 +6,12 @@
     GET /campaigns/{id}/daily           a campaign's days; with_thresholds=true adds thresholds + issues
     GET /creators/top?format=csv        api.py's route hands requests with `format` to this module
 
-Everything is read from the loaded build (`service.service_of(request).rollups()`). What a request
-needs that depends only on the build (the campaigns with their JSON bodies, CSV lines, search
-text and sort orders, each campaign's row range in the other two rollups) is prepared the first
-time it is asked for and kept per `RollupStore` in a weak dictionary, so a newer build loaded at run time
-gets its own, and the old one goes with its store.
+Everything is read from the loaded build (`service.service_of(request).rollups()`): a campaign's
+days, creators and performance body from its serving file, like the API's. What the list of
+campaigns needs (the campaign_performance rollup, read and verified on the first request, with
+its CSV lines, search text and sort orders) is prepared the first time it is asked for and kept
+per `RollupStore` in a weak dictionary, so a newer build loaded at run time gets its own, and the
+old one goes with its store.
 
 Routing: api.py includes this router after its own, so the API's hot routes are matched
 before any of these (measured: with these routes in front, FastAPI's nested router matching
@@ -30,6 +31,7 @@ import json
 import re
 import weakref
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -65,7 +67,6 @@ DAY_COLUMNS = (
     "ctr",
     "roas",
 )
-DAY_SOURCE = DAY_COLUMNS  # the rollup's columns, in DayRow's order
 
 Format = Literal["json", "csv"]
 # Every column a campaign can be ordered by, ascending or (with "-") descending.
@@ -100,8 +101,8 @@ class Prepared:
     vectorised substring pass over the ids and names.
     """
 
-    def __init__(self, frames: dict[str, pl.DataFrame]) -> None:
-        campaigns = frames["campaign_performance"].select(CAMPAIGN_COLUMNS)
+    def __init__(self, campaign_performance: pl.DataFrame) -> None:
+        campaigns = campaign_performance.select(CAMPAIGN_COLUMNS)
         self.campaigns = campaigns
         self.id_lower = campaigns["campaign_id"].str.to_lowercase()
         self.name_lower = campaigns["campaign_name"].fill_null("").str.to_lowercase()
@@ -110,7 +111,6 @@ class Prepared:
         self._csv_lines: list[str] | None = None
         self._orders: dict[str, pl.Series] = {}
         self._masks: dict[str, pl.Series] = {}  # needle of 1-2 characters -> which campaigns hold it
-        self.days = frames["daily_anomalies"].select(DAY_SOURCE)  # the columns a DayRow is made of
 
     def order(self, sort: str) -> pl.Series:
         """Positions of the campaigns ordered by `sort` ("-" first: descending), ties by id."""
@@ -182,7 +182,7 @@ _PREPARED: weakref.WeakKeyDictionary[RollupStore, Prepared] = weakref.WeakKeyDic
 def prepared(store: RollupStore) -> Prepared:
     found = _PREPARED.get(store)
     if found is None:
-        found = _PREPARED[store] = Prepared(store.frames)
+        found = _PREPARED[store] = Prepared(store.campaigns())
     return found
 
 
@@ -244,9 +244,8 @@ def top_creators_export(request: Request, campaign_id: str, limit: int) -> Respo
     store = service_of(request).rollups()
     if fmt == "json":
         return _json(store.top_creators(campaign_id, limit), store)
-    start, length = store.creator_rows(campaign_id)  # 404 for an unknown campaign
-    part = store.frames["top_creators"].slice(start, min(length, limit)).select(CREATOR_COLUMNS)
-    return _csv(CREATOR_COLUMNS, csv_lines(part.iter_rows()), store, f"{campaign_id}-top-creators.csv")
+    rows = ([creator[c] for c in CREATOR_COLUMNS] for creator in store.creators(campaign_id, limit))  # 404 first
+    return _csv(CREATOR_COLUMNS, csv_lines(rows), store, f"{campaign_id}-top-creators.csv")
 
 
 def _format_of(request: Request) -> str:
@@ -331,8 +330,15 @@ class DayRow(NamedTuple):
 
 
 def days_of(store: RollupStore, campaign_id: str) -> list[DayRow]:
-    start, length = store.day_rows(campaign_id)
-    return [DayRow(day.isoformat(), *rest) for day, *rest in prepared(store).days.slice(start, length).iter_rows()]
+    d = store.daily(campaign_id)
+    columns = (d.impressions, d.clicks, d.conversions, d.spend, d.revenue, d.ctr, d.roas)
+    return [
+        DayRow(date.fromordinal(_EPOCH_ORDINAL + day).isoformat(), *rest)
+        for day, *rest in zip(d.dates, *columns, strict=True)
+    ]
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @router.get(
