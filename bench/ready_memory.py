@@ -1,0 +1,201 @@
+"""Start-up and memory per worker at scale: what one worker costs as the campaigns grow.
+
+    python -m bench.ready_memory                       # visible, 10M, 30M, 100M rows; 1 and 2 workers
+    python -m bench.ready_memory --scales visible 10M  # fewer
+
+For each dataset: a published build (made once), then a fresh `uvicorn app:app` (with
+`--workers 2` for the two-worker rows). Ready is process start to the first `/health` 200.
+Then 2,000 random campaigns are asked for on the three read endpoints (6,000 requests, a new
+connection each, so the kernel spreads them over the workers), and each worker's private
+memory is read: Private_Clean + Private_Dirty of /proc/PID/smaps_rollup, the memory that is
+that process's alone (pages it shares with other processes, such as the page cache of a file
+every worker reads, are not in it).
+
+Datasets come from bench/generate.py (seed 7): `<label>-parquet` folders in $BENCH_DATA when
+that is set and holds them, else generated into bench/out/data/ (the 100M rows take minutes and
+about 11 GB of memory to generate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+BIN = Path(sys.executable).parent
+SCALES: dict[str, int | None] = {"visible": None, "10M": 10_000_000, "30M": 30_000_000, "100M": 100_000_000}
+WARM_UP_CAMPAIGNS = 2_000
+PATHS = ("/campaigns/{id}/performance", "/creators/top?campaign_id={id}&limit=10", "/campaigns/{id}/anomalies")
+
+
+def dataset(label: str) -> Path:
+    rows = SCALES[label]
+    if rows is None:
+        return ROOT / "data" / label
+    for root in (os.environ.get("BENCH_DATA"), str(OUT / "data")):
+        if root and (Path(root) / f"{label}-parquet" / "campaigns.parquet").exists():
+            return Path(root) / f"{label}-parquet"
+    folder = OUT / "data" / f"{label}-parquet"
+    command = [sys.executable, "-m", "bench.generate", "--rows", str(rows), "--format", "parquet", "--out", str(folder)]
+    subprocess.run(command, check=True, cwd=ROOT)
+    return folder
+
+
+def published(label: str, folder: Path) -> Path:
+    rollups = OUT / "rollups" / f"ready-{label}"
+    command = [str(BIN / "campaign-analytics"), "build", "--data-dir", str(folder), "--out", str(rollups), "--if-stale"]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return rollups
+
+
+def campaign_ids(folder: Path) -> list[str]:
+    table = folder / "campaigns.parquet"
+    frame = pl.read_parquet(table) if table.exists() else pl.read_csv(folder / "campaigns.csv", infer_schema=False)
+    return frame["campaign_id"].to_list()
+
+
+def get(port: int, path: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def private_mb(pid: int) -> float:
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        fields[name.rstrip(":")] = int(value)
+    return (fields["Private_Clean"] + fields["Private_Dirty"]) / 1024
+
+
+def workers_of(pid: int) -> list[int]:
+    """The serving processes: `pid` itself, or with --workers its spawned children (not the
+    multiprocessing resource tracker)."""
+    children = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    serving = []
+    for child in children:
+        command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"resource_tracker" not in command:
+            serving.append(child)
+    return serving or [pid]
+
+
+def measure(label: str, workers: int, seed: int = 7) -> dict[str, Any]:
+    folder = dataset(label)
+    rollups = published(label, folder)
+    ids = campaign_ids(folder)
+    with socket_port() as port:
+        env = {
+            **os.environ,
+            "PYTHONPATH": "python",
+            "DATA_DIR": str(folder),
+            "ROLLUP_DIR": str(rollups),
+            "BENCHMARK_FIXTURES_FILE": str(folder / "benchmarks.json"),
+        }
+        command = [str(BIN / "uvicorn"), "app:app", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+        if workers > 1:
+            command += ["--workers", str(workers)]
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while True:
+                if process.poll() is not None:
+                    raise SystemExit(f"uvicorn exited with {process.returncode}")
+                try:
+                    if get(port, "/health") == 200:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.005)
+            ready = time.perf_counter() - started
+            time.sleep(1.0)  # every worker up (the first answer may come from one of them)
+            picked = random.Random(seed).sample(ids, min(WARM_UP_CAMPAIGNS, len(ids)))
+            statuses = [get(port, path.format(id=cid)) for cid in picked for path in PATHS]
+            bad = [s for s in statuses if s != 200]
+            if bad:
+                raise SystemExit(f"{len(bad)} warm-up requests failed ({bad[:5]})")
+            memory = [private_mb(pid) for pid in workers_of(process.pid)]
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return {
+        "data": label,
+        "campaigns": len(ids),
+        "workers": workers,
+        "ready_seconds": ready,
+        "private_mb": memory,
+        "serving_file_mb": serving_file_mb(rollups),
+    }
+
+
+def serving_file_mb(rollups: Path) -> float | None:
+    manifest = json.loads((rollups / "current" / "manifest.json").read_text())
+    entry = manifest.get("serving")
+    return entry["bytes"] / 1e6 if entry else None
+
+
+class socket_port:
+    def __enter__(self) -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"start-up and private memory per worker (after {WARM_UP_CAMPAIGNS:,} campaigns x 3 read endpoints)",
+        "data       campaigns  workers  ready s  private MB per worker  serving file MB",
+        "-" * 78,
+    ]
+    for r in rows:
+        memory = ", ".join(f"{m:.0f}" for m in r["private_mb"])
+        size = f"{r['serving_file_mb']:.0f}" if r["serving_file_mb"] is not None else "-"
+        head = f"{r['data']:<9} {r['campaigns']:>10,} {r['workers']:>8}"
+        lines.append(f"{head} {r['ready_seconds']:8.2f}  {memory:<21}  {size:>15}")
+    return "\n".join(lines)
+
+
+def run(scales: list[str], workers: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for label in scales:
+        for count in workers:
+            rows.append(measure(label, count))
+            print(f"  ready/memory {label} x{count}: {rows[-1]['ready_seconds']:.2f} s", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", nargs="+", default=list(SCALES), choices=list(SCALES))
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    args = parser.parse_args()
+    rows = run(args.scales, args.workers)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "ready_memory.json").write_text(json.dumps(rows, indent=2))
+    print()
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
