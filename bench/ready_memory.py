@@ -96,14 +96,14 @@ def workers_of(pid: int) -> list[int]:
     return serving or [pid]
 
 
-def measure(label: str, workers: int, seed: int = 7) -> dict[str, Any]:
+def measure(label: str, workers: int, code: Path, seed: int = 7) -> dict[str, Any]:
     folder = dataset(label)
     rollups = published(label, folder)
     ids = campaign_ids(folder)
     with socket_port() as port:
         env = {
             **os.environ,
-            "PYTHONPATH": "python",
+            "PYTHONPATH": str(code),
             "DATA_DIR": str(folder),
             "ROLLUP_DIR": str(rollups),
             "BENCHMARK_FIXTURES_FILE": str(folder / "benchmarks.json"),
@@ -176,11 +176,11 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(scales: list[str], workers: list[int]) -> list[dict[str, Any]]:
+def run(scales: list[str], workers: list[int], code: Path = ROOT / "python") -> list[dict[str, Any]]:
     rows = []
     for label in scales:
         for count in workers:
-            rows.append(measure(label, count))
+            rows.append(measure(label, count, code))
             print(f"  ready/memory {label} x{count}: {rows[-1]['ready_seconds']:.2f} s", flush=True)
     return rows
 
@@ -189,10 +189,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", nargs="+", default=list(SCALES), choices=list(SCALES))
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument(
+        "--code", type=Path, default=ROOT / "python", help="the python/ folder served (another checkout's, to compare)"
+    )
     args = parser.parse_args()
-    rows = run(args.scales, args.workers)
+    rows = run(args.scales, args.workers, args.code.resolve())
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "ready_memory.json").write_text(json.dumps(rows, indent=2))
+    (OUT / f"ready_memory-{args.code.resolve().parent.name}.json").write_text(json.dumps(rows, indent=2))
     print()
     print(table(rows))
 

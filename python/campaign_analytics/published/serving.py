@@ -27,7 +27,7 @@ Layout, all integers little-endian:
     positions   per campaign (campaign_id order): head offset, head length, CRC-32
     slots       an open-addressing hash table (linear probing, no wrap-around, at most half
                 full) on crc32(campaign id): hash, head length, head offset, CRC-32; an empty
-                slot has length 0 and a valid CRC too
+                slot has length 0 and a valid CRC too; the table ends with 4 empty slots
 
 Verification: every record and table entry carries a CRC-32 seeded with the file's salt, and
 every read checks the CRC of exactly the bytes it returns, so a changed byte is never served
@@ -106,6 +106,7 @@ _POSITION = struct.Struct("<QII")  # head offset, head length, crc of the 12 byt
 _HEAD = struct.Struct("<IIIIIQIIQII")
 _COUNT = struct.Struct("<I")
 _PROBE = 4  # slots read per pread while probing
+_PROBE_AT = tuple(range(0, _PROBE * _SLOT.size, _SLOT.size))
 _BLOCK = 8192  # campaigns prepared per step when writing (bounds the writer's memory)
 
 
@@ -242,7 +243,7 @@ def _write(rollups: Mapping[str, pl.DataFrame], out: BinaryIO, salt: int) -> int
 
 def _slots(ids: list[str], positions: list[tuple[int, int]], salt: int) -> list[bytes]:
     """The hash table: 2^k home slots (at least twice the campaigns), linear probing forward,
-    extended at the end instead of wrapping, with at least one empty slot last."""
+    extended at the end instead of wrapping, with _PROBE empty slots last."""
     home = 8
     while home < 2 * len(ids):
         home *= 2
@@ -255,8 +256,7 @@ def _slots(ids: list[str], positions: list[tuple[int, int]], salt: int) -> list[
         if i == len(entries):
             entries.append(None)
         entries[i] = (hashed, length, offset)
-    if entries[-1] is not None:
-        entries.append(None)
+    entries += [None] * _PROBE  # a probe reads _PROBE slots at a time and stops at an empty one
     empty = struct.pack("<IIQ", 0, 0, 0)
     empty += _COUNT.pack(zlib.crc32(empty, salt))
     table = []
@@ -413,22 +413,22 @@ class ServingFile:
             return None
         hashed = zlib.crc32(key)
         i = hashed & self._mask
-        salt, slot = self.salt, _SLOT.size
-        while i < self.slots:
-            count = min(_PROBE, self.slots - i)
-            data = self._read(self._slots_at + i * slot, count * slot)
-            for k in range(0, count * slot, slot):
-                found, length, offset, crc = _SLOT.unpack_from(data, k)
-                if zlib.crc32(data[k : k + 16], salt) != crc:
-                    raise self._damage(f"hash slot {i + k // slot} fails its checksum")
-                if length == 0:
+        salt, read, unpack, crc32 = self.salt, self._read, _SLOT.unpack_from, zlib.crc32
+        # the table ends with _PROBE empty slots, so a probe stops before its end
+        while i + _PROBE <= self.slots:
+            data = read(self._slots_at + i * _SLOT.size, _PROBE * _SLOT.size)
+            for k in _PROBE_AT:
+                found, length, offset, crc = unpack(data, k)
+                if crc32(data[k : k + 16], salt) != crc:
+                    raise self._damage(f"hash slot {i + k // _SLOT.size} fails its checksum")
+                if not length:
                     return None
                 if found == hashed:
                     head, raw_id = self._head(offset, length)
                     if raw_id == key:
                         return head
-            i += count
-        raise self._damage("the hash table has no empty slot at its end")
+            i += _PROBE
+        raise self._damage("the hash table does not end with empty slots")
 
     def head_at(self, position: int) -> Head:
         """The head of the campaign at `position` (0 .. campaigns - 1, campaign_id order)."""

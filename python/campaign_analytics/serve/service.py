@@ -3,17 +3,25 @@
     Service.start(settings, benchmarks)
         ROLLUP_DIR/current is rebuilt first (the batch build, in a child process) when it is
         missing or stale for DATA_DIR and the SQL (fingerprints in the manifest); then the
-        newest build that verifies (manifest.choose_build: schema, sha256 of every output, row
-        counts, key order) is loaded, each file read and hashed once. A `current` that fails
-        verification there is rebuilt too, and the loading done again. A build that fails is
-        not served: the previous verified one is, with a WARNING, and /health names the build
-        that was refused and why.
+        newest build that opens is served: its manifest checked and its serving file opened
+        after the cheap check (size, salt and campaign count against the manifest; every read
+        after that checked by its CRC), so start-up costs the same at any size. A `current`
+        that fails there is rebuilt, and the opening done again. Then, in a background thread
+        at low priority, the sha256 of every file of the served build is checked as well
+        (`manifest.verify`): damage in bytes no request has read yet is found too.
     service.rollups()
         the store a request answers from. At most every `rollup_check_seconds` (default 1 s)
         a request also reads where `current` points (one readlink); when that changed, a
-        background thread loads and verifies the new build and swaps it in with one
-        assignment. Requests already running keep the store they started with, so none fails
-        or mixes two builds during a swap, and no request waits for the load.
+        background thread verifies the new build in full (sha256 of every file), opens it and
+        swaps it in with one assignment. Requests already running keep the store they started
+        with, so none fails or mixes two builds during a swap, and no request waits for the
+        load. A build that fails is not served: the previous verified one is, with a WARNING,
+        and /health names the build that was refused and why.
+    damage while serving
+        a read of the served build that fails its CRC or comes back short (the file truncated
+        or overwritten under the service) answers 503 and marks the build damaged; the next
+        request starts the same background choice without it, so the previous verified build
+        is served (the damaged one stays only when there is none, each read still checked).
 
 Polling on requests (not a file watcher, not SIGHUP) works the same under uvicorn, under
 several workers and under a plain `TestClient(app)` whose lifespan never runs; a service with
@@ -22,6 +30,7 @@ no traffic notices the new build with its next request. The serve side never imp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -117,6 +126,7 @@ class Service:
         """After start-up (which checks only what opening the serving file needs), the sha256
         of every file of the served build, in the background: damage in bytes no request has
         read yet is found too, and the build is then left as if a read had found it."""
+        _yield_to_requests()
         try:
             verify(store.build, rows=False)
         except BuildCorrupt as exc:
@@ -182,6 +192,7 @@ class Service:
         thread.start()
 
     def _pick_up(self, target: str) -> None:
+        _yield_to_requests()
         try:
             log.info("ROLLUP_DIR/current now points at %s: loading it", target)
             self._adopt(choose_build(self.settings.rollup_dir, self._load_in_full))
@@ -230,6 +241,13 @@ class Service:
 
     def _served_id(self) -> str:
         return self.store.build_id if self.store is not None else "nothing"
+
+
+def _yield_to_requests() -> None:
+    """Lower this (background) thread's CPU priority: hashing a build's files in full must not
+    take the core from the requests (on Linux a thread's nice value is its own)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _age(build: PublishedBuild) -> str:
