@@ -50,7 +50,7 @@ import os
 import struct
 import zlib
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -299,6 +299,9 @@ class Head(NamedTuple):
     days_crc: int
 
 
+_new_head = tuple.__new__  # a Head from its fields without NamedTuple's Python-level __new__
+
+
 class Days(NamedTuple):
     """A campaign's days, by date, as read-only views of one verified record."""
 
@@ -321,16 +324,11 @@ class ServingFile:
     file was truncated, an I/O error) raises BuildCorrupt and is remembered in `damaged`, so
     the service can stop answering from this build."""
 
-    def __init__(
-        self,
-        read: Callable[[int, int], bytes],
-        header: bytes,
-        salt: int,
-        label: str,
-        close: Callable[[], None] | None = None,
-    ) -> None:
-        self._pread = read
-        self._close = close
+    def __init__(self, source: int | bytes, header: bytes, salt: int, label: str) -> None:
+        """`source`: an open file descriptor (read with pread) or the file's bytes."""
+        self._fd = source if isinstance(source, int) else -1
+        self._data: bytes | None = None if isinstance(source, int) else source
+        self._open = isinstance(source, int)
         self.label = label
         self.salt = salt
         self.damaged: str | None = None
@@ -368,32 +366,30 @@ class ServingFile:
             header = os.pread(fd, _HEADER_SIZE, 0)
             if len(header) < _HEADER_SIZE:
                 raise BuildCorrupt(f"{label} is shorter than its header")
-            served = cls(lambda length, offset: os.pread(fd, length, offset), header, entry["salt"], label)
+            served = cls(fd, header, entry["salt"], label)
             if served.campaigns != entry["campaigns"] or served.size != size:
                 raise BuildCorrupt(f"{label}: its header does not match the manifest")
         except BaseException:
             os.close(fd)
             raise
-        served._close = lambda: os.close(fd)
         return served
 
     @classmethod
     def of_bytes(cls, data: bytes, salt: int, label: str) -> ServingFile:
         """A serving file held in memory (what `serving_bytes` made)."""
-        view = memoryview(data)
-        return cls(lambda length, offset: view[offset : offset + length].tobytes(), data[:_HEADER_SIZE], salt, label)
+        return cls(data, data[:_HEADER_SIZE], salt, label)
 
     def close(self) -> None:
-        if self._close is not None:
-            close, self._close = self._close, None
-            close()
+        if self._open:
+            self._open = False
+            os.close(self._fd)
 
     def __len__(self) -> int:
         return self.campaigns
 
     def _read(self, offset: int, length: int) -> bytes:
         try:
-            data: bytes = self._pread(length, offset)
+            data = os.pread(self._fd, length, offset) if self._data is None else self._data[offset : offset + length]
         except OSError as exc:
             raise self._damage(f"cannot read {length} bytes at {offset}: {exc.strerror or exc}") from None
         if len(data) != length:
@@ -447,12 +443,11 @@ class ServingFile:
         data = self._read(offset, length)
         if length < _HEAD.size or zlib.crc32(data[4:], self.salt) != _COUNT.unpack_from(data)[0]:
             raise self._damage(f"the record at {offset} fails its checksum")
-        _, position, id_len, json_len, body_len, *where = _HEAD.unpack_from(data)
-        start = _HEAD.size
-        raw_id = data[start : start + id_len]
-        json_id = data[start + id_len : start + id_len + json_len]
-        body = data[start + id_len + json_len : start + id_len + json_len + body_len]
-        return Head(position, json_id, body, *where), raw_id
+        fields = _HEAD.unpack_from(data)
+        id_end = _HEAD.size + fields[2]
+        json_end = id_end + fields[3]
+        head = _new_head(Head, (fields[1], data[id_end:json_end], data[json_end : json_end + fields[4]], *fields[5:]))
+        return head, data[_HEAD.size : id_end]
 
     def _record(self, offset: int, length: int, crc: int, what: str) -> bytes:
         data = self._read(offset, length)
