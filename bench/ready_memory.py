@@ -11,6 +11,10 @@ memory is read: Private_Clean + Private_Dirty of /proc/PID/smaps_rollup, the mem
 that process's alone (pages it shares with other processes, such as the page cache of a file
 every worker reads, are not in it).
 
+Then a pick-up under requests: the build copied to a newer folder and `current` swapped to it,
+requests timed one at a time until every worker serves the copy (its p99, and each worker's
+private memory after it), and `current` swapped back.
+
 Datasets come from bench/generate.py (seed 7): `<label>-parquet` folders in $BENCH_DATA when
 that is set and holds them, else generated into bench/out/data/ (the 100M rows take minutes and
 about 11 GB of memory to generate).
@@ -20,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -131,10 +137,16 @@ def measure(label: str, workers: int, code: Path, seed: int = 7) -> dict[str, An
             if bad:
                 raise SystemExit(f"{len(bad)} warm-up requests failed ({bad[:5]})")
             memory = [private_mb(pid) for pid in workers_of(process.pid)]
+            pick_up = pick_up_under_requests(port, rollups, picked)
+            pick_up["private_mb"] = [private_mb(pid) for pid in workers_of(process.pid)]
         finally:
             process.terminate()
             process.wait(timeout=30)
+            shutil.rmtree(rollups / "builds" / COPY, ignore_errors=True)
+            if (rollups / "current").resolve().name == COPY:
+                raise SystemExit(f"{rollups}/current was left on the copy")
     return {
+        "pick_up": pick_up,
         "data": label,
         "campaigns": len(ids),
         "workers": workers,
@@ -142,6 +154,56 @@ def measure(label: str, workers: int, code: Path, seed: int = 7) -> dict[str, An
         "private_mb": memory,
         "serving_file_mb": serving_file_mb(rollups),
     }
+
+
+COPY = "zz-pick-up-copy"  # sorts after every build id: the newest folder
+
+
+def pick_up_under_requests(port: int, rollups: Path, ids: list[str]) -> dict[str, Any]:
+    """A pick-up while requests run: the published build copied to a new folder, `current`
+    swapped to it, requests (one at a time, timed) until every worker serves the copy, then
+    `current` swapped back. The copy holds the same bytes under another build id."""
+    link = rollups / "current"
+    original = link.resolve()
+    copy = rollups / "builds" / COPY
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(original, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps(manifest | {"build_id": COPY}))
+    swap(link, Path("builds") / COPY)
+    latencies: list[float] = []
+    seen: list[str] = []
+    started = time.perf_counter()
+    try:
+        for campaign_id in itertools.cycle(ids):
+            if time.perf_counter() - started > 120:
+                break
+            t = time.perf_counter()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", f"/campaigns/{campaign_id}/performance")
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            latencies.append(time.perf_counter() - t)
+            seen.append(response.getheader("x-build-id") or "")
+            if seen[-20:] == [COPY] * 20:
+                break
+    finally:
+        swap(link, Path("builds") / original.name)
+    latencies.sort()
+    return {
+        "seconds": time.perf_counter() - started,
+        "requests": len(latencies),
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "picked_up": seen[-1:] == [COPY],
+    }
+
+
+def swap(link: Path, target: Path) -> None:
+    temporary = link.with_name(".current-bench")
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(target)
+    os.replace(temporary, link)
 
 
 def serving_file_mb(rollups: Path) -> float | None:
@@ -165,14 +227,17 @@ class socket_port:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         f"start-up and private memory per worker (after {WARM_UP_CAMPAIGNS:,} campaigns x 3 read endpoints)",
-        "data       campaigns  workers  ready s  private MB per worker  serving file MB",
-        "-" * 78,
+        "data       campaigns  workers  ready s  private MB per worker  serving file MB"
+        "  after a pick-up MB  p99 ms during it",
+        "-" * 118,
     ]
     for r in rows:
         memory = ", ".join(f"{m:.0f}" for m in r["private_mb"])
         size = f"{r['serving_file_mb']:.0f}" if r["serving_file_mb"] is not None else "-"
         head = f"{r['data']:<9} {r['campaigns']:>10,} {r['workers']:>8}"
-        lines.append(f"{head} {r['ready_seconds']:8.2f}  {memory:<21}  {size:>15}")
+        pick = r["pick_up"]
+        after = ", ".join(f"{m:.0f}" for m in pick["private_mb"]) + ("" if pick["picked_up"] else " (not seen)")
+        lines.append(f"{head} {r['ready_seconds']:8.2f}  {memory:<21}  {size:>15}  {after:<18} {pick['p99_ms']:8.1f}")
     return "\n".join(lines)
 
 

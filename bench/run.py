@@ -3,6 +3,8 @@
     python -m bench.run --scales S M          # what `make bench` runs (a few minutes)
     python -m bench.run --scales L --no-serve # the 10M-row build comparison and L start-up
     python -m bench.run --no-build --no-serve --ops-overhead S   # logging and metrics on vs off
+    python -m bench.run --no-build --no-serve --ready visible 10M  # start-up and memory per worker
+    python -m bench.run --no-build --serving-data DIR         # the serving rows on a generated dataset
 
 Everything is measured in this run, on this machine, and reported as ratios to a baseline
 measured alongside it: the build against DuckDB running the same SQL files on the same
