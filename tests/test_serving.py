@@ -25,6 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from campaign_analytics.build import publish as publish_module
+from campaign_analytics.build.publish import publish_staged, staging_folder
 from campaign_analytics.build.pipeline import build
 from campaign_analytics.errors import BuildCorrupt
 from campaign_analytics.published.manifest import PublishedBuild, find_published, read_verified
@@ -137,6 +138,47 @@ def test_lookups_of_many_campaigns_with_colliding_home_slots(tmp_path: Path) -> 
         assert head is not None and head.position == position
         assert json.loads(head.performance)["campaign_id"] == campaign_id
     assert all(served.find(f"x{i}") is None for i in range(5000))
+
+
+def _publish_in_parts(tmp_path: Path, source: PublishedBuild, *, reverse: bool = False) -> PublishedBuild:
+    """`source`'s rollups published again, each cut into two Parquet parts, as an engine that
+    writes several files would (listed in key order, or reversed)."""
+    frames = read_verified(source)
+    manifest = {k: v for k, v in source.manifest.items() if k not in {"build_id", "built_at", "outputs", "serving"}}
+    with staging_folder(tmp_path / "parts") as staging:
+        parts: dict[str, list[str]] = {}
+        for name, frame in frames.items():
+            half = frame.height // 2
+            parts[name] = []
+            for index, piece in enumerate([frame.slice(0, half), frame.slice(half)]):
+                piece.write_parquet(staging / f"{name}-{index}.parquet")
+                parts[name].append(f"{name}-{index}.parquet")
+            if reverse:
+                parts[name].reverse()
+        return publish_staged(tmp_path / "parts", staging, parts, manifest)
+
+
+def test_a_build_in_several_parts_serves_the_same_bytes(
+    visible_file: tuple[PublishedBuild, bytes], tmp_path: Path
+) -> None:
+    published, _ = visible_file
+    split = _publish_in_parts(tmp_path, published)
+    assert len(split.manifest["outputs"]["daily_anomalies"]["parts"]) == 2
+    whole, parted = RollupStore.verified(published), RollupStore.verified(split)
+    for campaign_id in IDS:
+        assert parted.performance(campaign_id) == whole.performance(campaign_id)
+        assert parted.top_creators(campaign_id, 100) == whole.top_creators(campaign_id, 100)
+        assert [list(c) for c in parted.daily(campaign_id)] == [list(c) for c in whole.daily(campaign_id)]
+
+
+def test_parts_out_of_key_order_are_refused_at_publish(
+    visible_file: tuple[PublishedBuild, bytes], tmp_path: Path
+) -> None:
+    """The service trusts the serving file's order, so its writer checks the rows' key order."""
+    published, _ = visible_file
+    with pytest.raises(BuildCorrupt, match="not in"):
+        _publish_in_parts(tmp_path, published, reverse=True)
+    assert find_published(tmp_path / "parts") is None
 
 
 # --- damage: never served --------------------------------------------------------------------

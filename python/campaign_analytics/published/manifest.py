@@ -243,7 +243,10 @@ def verify(build: PublishedBuild, *, rows: bool = True) -> None:
     label = f"build {build.build_id}"
     _check_manifest_of(build, label)
     serving = build.manifest.get(SERVING)  # the serving file, when the build wrote one
-    if serving is not None and _sha256_or_corrupt(build.path / serving["file"], label, serving["file"]) != serving["sha256"]:
+    if (
+        serving is not None
+        and _sha256_or_corrupt(build.path / serving["file"], label, serving["file"]) != serving["sha256"]
+    ):
         raise BuildCorrupt(f"{label}: {serving['file']} {_CHANGED}")
     for name in ROLLUPS:
         for part in build.manifest["outputs"][name]["parts"]:

@@ -37,7 +37,7 @@ another build's serving file fails its CRC here. At open, only the header is rea
 against the manifest (size, salt, campaigns): that is the cheap check at "map" time; the
 file's sha256 is checked when a build is verified in full (`manifest.verify`, the build side).
 
-    write_serving(rollups, path, salt)   the file, from the three rollup frames; its manifest entry
+    write_serving(rollups, path, salt)   the file, from the three rollups (frames or Parquet scans); its entry
     serving_bytes(rollups, salt)         the same bytes in memory (builds published without one)
     ServingFile.open(path, entry)        the cheap check; then find / head_at / creators / days
 """
@@ -57,6 +57,7 @@ from typing import Any, BinaryIO, NamedTuple
 import polars as pl
 
 from campaign_analytics.errors import BuildCorrupt
+from campaign_analytics.published.manifest import check_rollup_frame
 
 SERVING_FILE = "serving.bin"
 FORMAT = "campaign-analytics-serving/1"
@@ -113,8 +114,9 @@ _BLOCK = 8192  # campaigns prepared per step when writing (bounds the writer's m
 # --- writing ---------------------------------------------------------------------------------
 
 
-def write_serving(rollups: Mapping[str, pl.DataFrame], path: Path, salt: int) -> dict[str, Any]:
-    """Write the serving file of `rollups` (the three frames, each in key order) to `path`,
+def write_serving(rollups: Mapping[str, pl.DataFrame | pl.LazyFrame], path: Path, salt: int) -> dict[str, Any]:
+    """Write the serving file of `rollups` (the three rollups, each in key order: frames, or
+    lazy scans of their Parquet parts, read a chunk of campaigns at a time) to `path`,
     fsync it, and return its manifest entry. A failed write (a full disk) raises OSError and
     leaves a partial file for the caller's clean-up (publish removes its staging folder)."""
     with path.open("wb") as handle:
@@ -135,7 +137,7 @@ def write_serving(rollups: Mapping[str, pl.DataFrame], path: Path, salt: int) ->
     }
 
 
-def serving_bytes(rollups: Mapping[str, pl.DataFrame], salt: int) -> bytes:
+def serving_bytes(rollups: Mapping[str, pl.DataFrame | pl.LazyFrame], salt: int) -> bytes:
     """The serving file of `rollups`, in memory: byte for byte what `write_serving` writes."""
     buffer = io.BytesIO()
     _write(rollups, buffer, salt)
@@ -147,9 +149,10 @@ def salt_of(sha256s: list[str]) -> int:
     return int(hashlib.sha256("".join(sha256s).encode()).hexdigest()[:8], 16)
 
 
-def _write(rollups: Mapping[str, pl.DataFrame], out: BinaryIO, salt: int) -> int:
-    performance = rollups["campaign_performance"]
-    creators, days = rollups["top_creators"], rollups["daily_anomalies"]
+def _write(rollups: Mapping[str, pl.DataFrame | pl.LazyFrame], out: BinaryIO, salt: int) -> int:
+    performance = rollups["campaign_performance"].lazy().collect()  # one row per campaign
+    check_rollup_frame("campaign_performance", performance)
+    creators, days = rollups["top_creators"].lazy(), rollups["daily_anomalies"].lazy()
     n = performance.height
     encoded_id = pl.struct(pl.col("campaign_id").alias("i")).struct.json_encode()
     heads = performance.select(
@@ -160,12 +163,8 @@ def _write(rollups: Mapping[str, pl.DataFrame], out: BinaryIO, salt: int) -> int
         .struct.json_encode()
         .alias("body"),
     )
-    creator_json = creators.select(pl.struct(CREATOR_FIELDS).struct.json_encode().alias("json"))["json"]
-    day_columns = days.select(
-        *DAY_COUNTS,
-        *DAY_FLOATS,
-        pl.col("metric_date").cast(pl.Int32).alias("date"),  # days since 1970
-    )
+    creator_json = pl.struct(CREATOR_FIELDS).struct.json_encode().alias("json")
+    day_columns = (*DAY_COUNTS, *DAY_FLOATS, pl.col("metric_date").cast(pl.Int32).alias("date"))  # days since 1970
     creator_first, creator_count = _runs(performance, creators)
     day_first, day_count = _runs(performance, days)
 
@@ -178,10 +177,15 @@ def _write(rollups: Mapping[str, pl.DataFrame], out: BinaryIO, salt: int) -> int
         ids, id_json, bodies = (block[c].to_list() for c in ("campaign_id", "id_json", "body"))
         c_lo = creator_first[lo] if hi > lo else 0
         c_hi = max((creator_first[c] + creator_count[c] for c in range(lo, hi)), default=c_lo)
-        objects = [text.encode() for text in creator_json.slice(c_lo, c_hi - c_lo).to_list()]
+        # each chunk starts and ends at a campaign's edge: its key order is checked whole
+        chunk = creators.slice(c_lo, c_hi - c_lo).collect()
+        check_rollup_frame("top_creators", chunk)
+        objects = [text.encode() for text in chunk.select(creator_json)["json"].to_list()]
         d_lo = day_first[lo]
         d_hi = max((day_first[c] + day_count[c] for c in range(lo, hi)), default=d_lo)
-        part = day_columns.slice(d_lo, d_hi - d_lo)
+        chunk = days.slice(d_lo, d_hi - d_lo).collect()
+        check_rollup_frame("daily_anomalies", chunk)
+        part = chunk.select(day_columns)
         columns = [
             *(memoryview(array("q", part[c].to_list()).tobytes()) for c in DAY_COUNTS),
             *(memoryview(array("d", part[c].to_list()).tobytes()) for c in DAY_FLOATS),
@@ -269,15 +273,21 @@ def _slots(ids: list[str], positions: list[tuple[int, int]], salt: int) -> list[
     return table
 
 
-def _runs(campaigns: pl.DataFrame, rollup: pl.DataFrame) -> tuple[list[int], list[int]]:
+def _runs(campaigns: pl.DataFrame, rollup: pl.LazyFrame) -> tuple[list[int], list[int]]:
     """Per campaign (in `campaigns` order), its first row in `rollup` and its row count. Every
     rollup is in key order (campaign_id first; checked before publishing), so a campaign's rows
     are one run."""
-    runs = rollup.select(pl.col("campaign_id").rle()).unnest("campaign_id")
+    runs = rollup.select(pl.col("campaign_id").rle()).collect().unnest("campaign_id")
+    ids = runs["value"]
+    if ids.null_count() or not (ids.len() < 2 or bool((ids.slice(1) > ids.slice(0, ids.len() - 1)).all())):
+        raise BuildCorrupt("a rollup's rows are not in campaign_id order (each campaign's rows must be one run)")
+    unknown = ids.filter(~ids.is_in(campaigns["campaign_id"].implode()))
+    if unknown.len():
+        raise BuildCorrupt(f"a rollup has rows of campaign {unknown[0]!r}, which campaign_performance lacks")
     runs = runs.with_columns(first=runs["len"].cum_sum() - runs["len"]).rename({"value": "campaign_id"})
     placed = campaigns.select("campaign_id").join(runs, on="campaign_id", how="left", maintain_order="left")
     # a campaign without rows starts where the next rows would: its empty run is in order
-    first = placed["first"].fill_null(strategy="backward").fill_null(rollup.height)
+    first = placed["first"].fill_null(strategy="backward").fill_null(int(runs["len"].sum()))
     return first.to_list(), placed["len"].fill_null(0).to_list()
 
 
