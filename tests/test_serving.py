@@ -25,8 +25,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from campaign_analytics.build import publish as publish_module
-from campaign_analytics.build.publish import publish_staged, staging_folder
 from campaign_analytics.build.pipeline import build
+from campaign_analytics.build.publish import publish_staged, staging_folder
 from campaign_analytics.errors import BuildCorrupt
 from campaign_analytics.published.manifest import PublishedBuild, find_published, read_verified
 from campaign_analytics.published.serving import SERVING_FILE, ServingFile, serving_bytes

@@ -57,7 +57,7 @@ from typing import Any, BinaryIO, NamedTuple
 import polars as pl
 
 from campaign_analytics.errors import BuildCorrupt
-from campaign_analytics.published.manifest import check_rollup_frame
+from campaign_analytics.published.manifest import ROLLUP_ORDER, check_rollup_frame
 
 SERVING_FILE = "serving.bin"
 FORMAT = "campaign-analytics-serving/1"
@@ -165,8 +165,8 @@ def _write(rollups: Mapping[str, pl.DataFrame | pl.LazyFrame], out: BinaryIO, sa
     )
     creator_json = pl.struct(CREATOR_FIELDS).struct.json_encode().alias("json")
     day_columns = (*DAY_COUNTS, *DAY_FLOATS, pl.col("metric_date").cast(pl.Int32).alias("date"))  # days since 1970
-    creator_first, creator_count = _runs(performance, creators)
-    day_first, day_count = _runs(performance, days)
+    creator_first, creator_count = _runs(performance, creators, "top_creators")
+    day_first, day_count = _runs(performance, days, "daily_anomalies")
 
     out.write(bytes(_HEADER_SIZE))  # the header is written last, when the tables are placed
     at = _HEADER_SIZE
@@ -273,17 +273,18 @@ def _slots(ids: list[str], positions: list[tuple[int, int]], salt: int) -> list[
     return table
 
 
-def _runs(campaigns: pl.DataFrame, rollup: pl.LazyFrame) -> tuple[list[int], list[int]]:
+def _runs(campaigns: pl.DataFrame, rollup: pl.LazyFrame, name: str) -> tuple[list[int], list[int]]:
     """Per campaign (in `campaigns` order), its first row in `rollup` and its row count. Every
     rollup is in key order (campaign_id first; checked before publishing), so a campaign's rows
     are one run."""
     runs = rollup.select(pl.col("campaign_id").rle()).collect().unnest("campaign_id")
     ids = runs["value"]
     if ids.null_count() or not (ids.len() < 2 or bool((ids.slice(1) > ids.slice(0, ids.len() - 1)).all())):
-        raise BuildCorrupt("a rollup's rows are not in campaign_id order (each campaign's rows must be one run)")
+        key = ", ".join(ROLLUP_ORDER[name])
+        raise BuildCorrupt(f"{name}: rows are not in ({key}) order: a campaign's rows are not one run")
     unknown = ids.filter(~ids.is_in(campaigns["campaign_id"].implode()))
     if unknown.len():
-        raise BuildCorrupt(f"a rollup has rows of campaign {unknown[0]!r}, which campaign_performance lacks")
+        raise BuildCorrupt(f"{name}: rows of campaign {unknown[0]!r}, which campaign_performance lacks")
     runs = runs.with_columns(first=runs["len"].cum_sum() - runs["len"]).rename({"value": "campaign_id"})
     placed = campaigns.select("campaign_id").join(runs, on="campaign_id", how="left", maintain_order="left")
     # a campaign without rows starts where the next rows would: its empty run is in order
