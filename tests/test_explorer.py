@@ -662,6 +662,37 @@ def test_search_masks_equal_a_plain_substring_scan(names: list[str | None], need
         assert prepared.matching(needle.lower()).to_list() == expected, needle
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    names=st.lists(st.text(alphabet="ab1", max_size=4) | st.none(), min_size=1, max_size=40),
+    needle=st.text(alphabet="ab1", min_size=1, max_size=3),
+    descending=st.booleans(),
+    offset=st.integers(0, 45),
+    limit=st.integers(1, 10),
+    few=st.sampled_from([0, 3, 4096]),
+)
+def test_a_search_page_is_the_matches_in_sort_order_sliced(
+    names: list[str | None], needle: str, descending: bool, offset: int, limit: int, few: int
+) -> None:
+    """Both ways to a page (matches ranked, or found along the sort order) give the matches
+    in sort order (ties by id), sliced: checked against sorting the matches here."""
+    ids = [f"c{i:03d}" for i in range(len(names))]
+    prepared = _prepared_for(ids, names)
+    sort = "-campaign_name" if descending else "campaign_name"
+    matches = [i for i, n in enumerate(names) if needle in f"{ids[i]}\x00{(n or '').lower()}"]
+    named = sorted((i for i in matches if names[i] is not None), key=lambda i: (names[i], ids[i]))
+    if descending:  # names descending, ties by id ascending; nulls last either way
+        named = sorted(named, key=lambda i: ids[i])
+        named = sorted(named, key=lambda i: names[i] or "", reverse=True)
+    expected = named + [i for i in matches if names[i] is None]
+    original = explorer._FEW
+    explorer._FEW = few
+    try:
+        assert prepared.page(needle, sort, offset, limit) == (len(matches), expected[offset : offset + limit])
+    finally:
+        explorer._FEW = original
+
+
 def test_a_needle_is_more_than_its_bigrams() -> None:
     # "baab" holds both bigrams of "aba" ("ab", "ba") but not "aba" itself
     prepared = _prepared_for(["c1", "c2", "c3"], ["baab", "Xaba", None])
