@@ -264,6 +264,14 @@ def verify(build: PublishedBuild, *, rows: bool = True) -> None:
                     raise BuildCorrupt(f"{label}: {part['file']} has {found} rows; the manifest says {part['rows']}")
 
 
+def output_files(build: PublishedBuild) -> list[tuple[str, str]]:
+    """(file, sha256) of every output of a build whose manifest is checked: the rollup parts,
+    then the serving file when there is one."""
+    files = [(p["file"], p["sha256"]) for name in ROLLUPS for p in build.manifest["outputs"][name]["parts"]]
+    serving = build.manifest.get(SERVING)
+    return files + ([(serving["file"], serving["sha256"])] if serving is not None else [])
+
+
 def read_verified(build: PublishedBuild) -> dict[str, pl.DataFrame]:
     """The rollups of `build`, each read once from disk and trusted only after it verifies:
     its bytes hash to the manifest's sha256, it holds the recorded rows, and its rows are in

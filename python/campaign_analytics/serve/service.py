@@ -31,6 +31,7 @@ no traffic notices the new build with its next request. The serve side never imp
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import subprocess
@@ -51,7 +52,7 @@ from campaign_analytics.published.manifest import (
     choose_build,
     find_published,
     is_current,
-    verify,
+    output_files,
 )
 from campaign_analytics.serve.benchmarks import BenchmarkSource
 from campaign_analytics.serve.store import RollupStore
@@ -119,16 +120,15 @@ class Service:
         """`_load` after `verify` (the sha256 of every file): what a pick-up runs, in the
         background, so a damaged new build is refused before it is swapped in."""
         if build.path not in self._damaged:
-            verify(build, rows=False)
+            verify_in_child(build)
         return self._load(build)
 
     def _check_in_full(self, store: RollupStore) -> None:
         """After start-up (which checks only what opening the serving file needs), the sha256
         of every file of the served build, in the background: damage in bytes no request has
         read yet is found too, and the build is then left as if a read had found it."""
-        _yield_to_requests()
         try:
-            verify(store.build, rows=False)
+            verify_in_child(store.build)
         except BuildCorrupt as exc:
             store.serving.damaged = store.serving.damaged or exc.detail
         except Exception:  # a background thread has no caller to tell
@@ -192,7 +192,6 @@ class Service:
         thread.start()
 
     def _pick_up(self, target: str) -> None:
-        _yield_to_requests()
         try:
             log.info("ROLLUP_DIR/current now points at %s: loading it", target)
             self._adopt(choose_build(self.settings.rollup_dir, self._load_in_full))
@@ -243,11 +242,44 @@ class Service:
         return self.store.build_id if self.store is not None else "nothing"
 
 
-def _yield_to_requests() -> None:
-    """Lower this (background) thread's CPU priority: hashing a build's files in full must not
-    take the core from the requests (on Linux a thread's nice value is its own)."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+_HASH_FILES = """
+import hashlib, json, sys
+for path, expected in json.loads(sys.argv[1]):
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except FileNotFoundError:
+        print(path.rsplit("/", 1)[-1], "is missing")
+        sys.exit(3)
+    if digest.hexdigest() != expected:
+        name = path.rsplit("/", 1)[-1]
+        print(name, "does not match its sha256 in the manifest (damaged or changed after publishing)")
+        sys.exit(3)
+"""
+
+
+def verify_in_child(build: PublishedBuild) -> None:
+    """The sha256 of every file of `build` against its manifest (what `manifest.verify`
+    checks), in a child process at the lowest CPU priority that imports nothing but hashlib:
+    hashing gigabytes must take neither the core nor the GIL from the requests (a low-priority
+    thread would hold them up each time it took the GIL between chunks). BuildCorrupt when a
+    file fails; a failure of the check itself is logged, and the build kept."""
+    files = [[str(build.path / file), sha256] for file, sha256 in output_files(build)]
+    with subprocess.Popen(
+        [sys.executable, "-I", "-c", _HASH_FILES, json.dumps(files)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, child.pid, 19)
+        out, err = child.communicate()
+    if child.returncode == 3:
+        raise BuildCorrupt(f"build {build.build_id}: {out.strip()}")
+    if child.returncode != 0:
+        log.error("could not check build %s in full: %s", build.build_id, (err.strip().splitlines() or ["?"])[-1])
 
 
 def _age(build: PublishedBuild) -> str:
