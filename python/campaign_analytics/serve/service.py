@@ -6,13 +6,14 @@
         newest build that opens is served: its manifest checked and its serving file opened
         after the cheap check (size, salt and campaign count against the manifest; every read
         after that checked by its CRC), so start-up costs the same at any size. A `current`
-        that fails there is rebuilt, and the opening done again. Then, in a background thread
-        at low priority, the sha256 of every file of the served build is checked as well
-        (`manifest.verify`): damage in bytes no request has read yet is found too.
+        that fails there is rebuilt, and the opening done again. Then, in a child process at
+        nice 19 (`verify_in_child`), the sha256 of every file of the served build is checked
+        as well: damage in bytes no request has read yet is found too.
     service.rollups()
         the store a request answers from. At most every `rollup_check_seconds` (default 1 s)
         a request also reads where `current` points (one readlink); when that changed, a
-        background thread verifies the new build in full (sha256 of every file), opens it and
+        background thread verifies the new build in full (sha256 of every file, in a child
+        process), opens it and
         swaps it in with one assignment. Requests already running keep the store they started
         with, so none fails or mixes two builds during a swap, and no request waits for the
         load. A build that fails is not served: the previous verified one is, with a WARNING,
