@@ -15,6 +15,10 @@ Then a pick-up under requests: the build copied to a newer folder and `current` 
 requests timed one at a time until every worker serves the copy (its p99, and each worker's
 private memory after it), and `current` swapped back.
 
+Each row runs with the thresholds from the dataset's fixture file (as `make run` serves; every
+worker parses the whole file, one entry per campaign) and again from the benchmark stub
+service over HTTP (how production runs), which leaves only what serving the rollups costs.
+
 Datasets come from bench/generate.py (seed 7): `<label>-parquet` folders in $BENCH_DATA when
 that is set and holds them, else generated into bench/out/data/ (the 100M rows take minutes and
 about 11 GB of memory to generate).
@@ -23,6 +27,7 @@ about 11 GB of memory to generate).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import itertools
 import json
@@ -102,18 +107,21 @@ def workers_of(pid: int) -> list[int]:
     return serving or [pid]
 
 
-def measure(label: str, workers: int, code: Path, seed: int = 7) -> dict[str, Any]:
+def measure(label: str, workers: int, code: Path, benchmarks: str = "fixture", seed: int = 7) -> dict[str, Any]:
+    """One row. `benchmarks`: "fixture" (the dataset's benchmarks.json, parsed by every
+    worker) or "http" (the stub service of bench/stub_benchmarks.py)."""
     folder = dataset(label)
     rollups = published(label, folder)
     ids = campaign_ids(folder)
-    with socket_port() as port:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(code),
-            "DATA_DIR": str(folder),
-            "ROLLUP_DIR": str(rollups),
-            "BENCHMARK_FIXTURES_FILE": str(folder / "benchmarks.json"),
-        }
+    with socket_port() as port, contextlib.ExitStack() as stack:
+        env = {**os.environ, "PYTHONPATH": str(code), "DATA_DIR": str(folder), "ROLLUP_DIR": str(rollups)}
+        if benchmarks == "fixture":
+            env["BENCHMARK_FIXTURES_FILE"] = str(folder / "benchmarks.json")
+        else:
+            from bench.run import stub_service
+
+            env.pop("BENCHMARK_FIXTURES_FILE", None)
+            env["BENCHMARK_API_BASE"] = stack.enter_context(stub_service())
         command = [str(BIN / "uvicorn"), "app:app", "--port", str(port), "--no-access-log", "--log-level", "warning"]
         if workers > 1:
             command += ["--workers", str(workers)]
@@ -148,6 +156,7 @@ def measure(label: str, workers: int, code: Path, seed: int = 7) -> dict[str, An
     return {
         "pick_up": pick_up,
         "data": label,
+        "benchmarks": benchmarks,
         "campaigns": len(ids),
         "workers": workers,
         "ready_seconds": ready,
@@ -227,26 +236,29 @@ class socket_port:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         f"start-up and private memory per worker (after {WARM_UP_CAMPAIGNS:,} campaigns x 3 read endpoints)",
-        "data       campaigns  workers  ready s  private MB per worker  serving file MB"
+        "data      benchmarks  campaigns  workers  ready s  private MB per worker  serving file MB"
         "  after a pick-up MB  p99 ms during it",
-        "-" * 118,
+        "-" * 127,
     ]
     for r in rows:
         memory = ", ".join(f"{m:.0f}" for m in r["private_mb"])
         size = f"{r['serving_file_mb']:.0f}" if r["serving_file_mb"] is not None else "-"
-        head = f"{r['data']:<9} {r['campaigns']:>10,} {r['workers']:>8}"
+        head = f"{r['data']:<9} {r['benchmarks']:<8} {r['campaigns']:>10,} {r['workers']:>8}"
         pick = r["pick_up"]
         after = ", ".join(f"{m:.0f}" for m in pick["private_mb"]) + ("" if pick["picked_up"] else " (not seen)")
         lines.append(f"{head} {r['ready_seconds']:8.2f}  {memory:<21}  {size:>15}  {after:<18} {pick['p99_ms']:8.1f}")
     return "\n".join(lines)
 
 
-def run(scales: list[str], workers: list[int], code: Path = ROOT / "python") -> list[dict[str, Any]]:
+def run(
+    scales: list[str], workers: list[int], code: Path = ROOT / "python", modes: tuple[str, ...] = ("fixture", "http")
+) -> list[dict[str, Any]]:
     rows = []
-    for label in scales:
-        for count in workers:
-            rows.append(measure(label, count, code))
-            print(f"  ready/memory {label} x{count}: {rows[-1]['ready_seconds']:.2f} s", flush=True)
+    for mode in modes:
+        for label in scales:
+            for count in workers:
+                rows.append(measure(label, count, code, mode))
+                print(f"  ready/memory {mode} {label} x{count}: {rows[-1]['ready_seconds']:.2f} s", flush=True)
     return rows
 
 
