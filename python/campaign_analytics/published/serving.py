@@ -474,6 +474,15 @@ class ServingFile:
         text_at = 4 + 4 * count
         return memoryview(data)[4:text_at].cast("I"), data[text_at:]
 
+    def top(self, head: Head, limit: int) -> bytes:
+        """The JSON objects of the best `limit` creators of `head`'s campaign, joined by ","."""
+        data = self._record(head.creators_at, head.creators_length, head.creators_crc, "creators")
+        count = _COUNT.unpack_from(data)[0]
+        if not count:
+            return b""
+        end = _COUNT.unpack_from(data, 4 * min(limit, count))[0]  # end[k - 1], after the count
+        return data[4 + 4 * count : 4 + 4 * count + end]
+
     def days(self, head: Head) -> Days:
         """The days of `head`'s campaign, by date."""
         data = memoryview(self._record(head.days_at, head.days_length, head.days_crc, "days"))

@@ -157,11 +157,7 @@ class RollupStore:
 
     def top_creators(self, campaign_id: str, limit: int) -> bytes:
         head = self.head(campaign_id)
-        shown = b""
-        if head.creators_length > 4:
-            ends, text = self.serving.creators(head)
-            shown = text[: ends[min(limit, len(ends)) - 1]]
-        return b'{"campaign_id":%s,"limit":%d,"creators":[%s]}' % (head.id_json, limit, shown)
+        return b'{"campaign_id":%s,"limit":%d,"creators":[%s]}' % (head.id_json, limit, self.serving.top(head, limit))
 
     def creators(self, campaign_id: str, limit: int) -> list[dict[str, Any]]:
         """The campaign's best `limit` creators as the objects of its top-creators body."""
@@ -177,8 +173,9 @@ class RollupStore:
         """Every column of the campaign's days, by date."""
         return self.serving.days(self.head(campaign_id))
 
-    def anomalies(self, campaign_id: str, thresholds: Thresholds) -> bytes:
-        head = self.head(campaign_id)
+    def anomalies(self, campaign: str | Head, thresholds: Thresholds) -> bytes:
+        """The anomalies body of a campaign (by id, or the head a request already looked up)."""
+        head = self.head(campaign) if isinstance(campaign, str) else campaign
         c = head.position
         last = self._last_anomalies.get(c)
         if last is not None and last[0] == thresholds.min_ctr and last[1] == thresholds.min_roas:

@@ -166,9 +166,9 @@ async def campaign_anomalies(request: Request) -> Response:
     campaign_id: str = request.path_params["campaign_id"]
     service = service_of(request)
     store = service.rollups()
-    store.position(campaign_id)  # unknown campaign: 404 before the benchmark is called
+    head = store.head(campaign_id)  # unknown campaign: 404 before the benchmark is called
     thresholds = await service.benchmarks.thresholds(campaign_id)
-    return prepared(store.anomalies(campaign_id, thresholds), store.build_id_header)
+    return prepared(store.anomalies(head, thresholds), store.build_id_header)
 
 
 @router.get("/health", response_model=HealthReport, responses={503: {"model": HealthReport}})
