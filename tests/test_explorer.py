@@ -107,6 +107,10 @@ def test_campaigns_lists_every_campaign_as_its_performance_body(client: TestClie
         performance = client.get(f"/campaigns/{entry['campaign_id']}/performance").json()
         assert entry == performance
         assert list(entry) == list(performance) and list(entry["totals"]) == list(performance["totals"])
+    # byte for byte: a page's entries are the performance bodies the API serves
+    bodies = b",".join(client.get(f"/campaigns/{c}/performance").content for c in VISIBLE_IDS[::-1])
+    page = client.get("/campaigns?sort=-campaign_id&limit=500").content
+    assert page == b'{"total":6,"limit":500,"offset":0,"campaigns":[' + bodies + b"]}"
 
 
 def test_search_spring_is_exactly_cmp_001(client: TestClient) -> None:

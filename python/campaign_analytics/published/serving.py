@@ -144,6 +144,12 @@ def serving_bytes(rollups: Mapping[str, pl.DataFrame | pl.LazyFrame], salt: int)
     return buffer.getvalue()
 
 
+def performance_body() -> pl.Expr:
+    """A campaign_performance row's performance body (docs/contract.md §4), as polars encodes it:
+    the one definition, used here and by the explorer's pages of campaigns."""
+    return pl.struct("campaign_id", "campaign_name", pl.struct(PERFORMANCE_TOTALS).alias("totals")).struct.json_encode()
+
+
 def salt_of(sha256s: list[str]) -> int:
     """A salt that ties a serving file to the rollups it was made from (their sha256s)."""
     return int(hashlib.sha256("".join(sha256s).encode()).hexdigest()[:8], 16)
@@ -159,9 +165,7 @@ def _write(rollups: Mapping[str, pl.DataFrame | pl.LazyFrame], out: BinaryIO, sa
         pl.col("campaign_id"),
         # {"i":<id>} -> <id>: the campaign id as JSON, by the same encoder as the bodies
         encoded_id.str.slice(5, encoded_id.str.len_chars() - 6).alias("id_json"),
-        pl.struct("campaign_id", "campaign_name", pl.struct(PERFORMANCE_TOTALS).alias("totals"))
-        .struct.json_encode()
-        .alias("body"),
+        performance_body().alias("body"),
     )
     creator_json = pl.struct(CREATOR_FIELDS).struct.json_encode().alias("json")
     day_columns = (*DAY_COUNTS, *DAY_FLOATS, pl.col("metric_date").cast(pl.Int32).alias("date"))  # days since 1970
