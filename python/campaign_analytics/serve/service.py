@@ -139,12 +139,13 @@ class Service:
         """The served build's file changed under it (truncated, overwritten): its damaged reads
         answer 503, never with its bytes; in the background, the newest other build that
         verifies is served instead (if there is none, the damaged one stays, and each of its
-        reads is still checked)."""
+        reads is still checked). While another pick-up runs, a later request starts it."""
+        if not self._picking_up.acquire(blocking=False):
+            return
         self._damaged[store.build.path] = str(store.damaged)
         log.error("build %s was damaged while served: %s", store.build_id, store.damaged)
-        if self._picking_up.acquire(blocking=False):
-            target = self._current_target() or str(store.build.path)
-            threading.Thread(target=self._pick_up, args=(target,), name="rollup-fall-back", daemon=True).start()
+        target = self._current_target() or str(store.build.path)
+        threading.Thread(target=self._pick_up, args=(target,), name="rollup-fall-back", daemon=True).start()
 
     # --- start-up ---------------------------------------------------------------------------
 
