@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 DATA_DIR ?= data/visible
 PORT   ?= 8080
 WORKERS ?= 1
+BENCH_SCALES ?= S M
 LINTED := python tests $(wildcard bench scripts)
 # line coverage of python/campaign_analytics in `make test`: today's, rounded down; only raise it
 COVERAGE_FLOOR := 93
@@ -17,7 +18,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 help:  ## list the targets (PORT=$(PORT), DATA_DIR=$(DATA_DIR))
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
-	  | sed -e 's|$$(PORT)|$(PORT)|g' -e 's|$$(DATA_DIR)|$(DATA_DIR)|g' -e 's|$$(WORKERS)|$(WORKERS)|g' \
+	  | sed -e 's|$$(PORT)|$(PORT)|g' -e 's|$$(DATA_DIR)|$(DATA_DIR)|g' -e 's|$$(WORKERS)|$(WORKERS)|g' -e 's|$$(BENCH_SCALES)|$(BENCH_SCALES)|g' \
 	  | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -38,9 +39,9 @@ build: setup  ## build the rollups of DATA_DIR (default data/visible) into build
 
 run: build  ## build, then serve DATA_DIR on http://127.0.0.1:$(PORT) with the fixture benchmarks
 	DATA_DIR=$(DATA_DIR) BENCHMARK_FIXTURES_FILE=$(DATA_DIR)/benchmarks.json \
-	  PYTHONPATH=python $(BIN)/uvicorn app:app --host 127.0.0.1 --port $(PORT)
+	  $(BIN)/campaign-analytics serve --host 127.0.0.1 --port $(PORT)
 
-serve: build  ## like run, through `campaign-analytics serve` (LOG_FORMAT, WORKERS=$(WORKERS))
+serve: build  ## like run, with WORKERS=$(WORKERS) worker processes (LOG_FORMAT=json for JSON logs)
 	DATA_DIR=$(DATA_DIR) BENCHMARK_FIXTURES_FILE=$(DATA_DIR)/benchmarks.json \
 	  $(BIN)/campaign-analytics serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
@@ -56,10 +57,10 @@ lint: setup  ## ruff lint and format check, mypy --strict over python/, the impo
 golden: setup  ## rewrite tests/golden/visible/*.csv from a fresh build (review the diff!)
 	$(BIN)/python -m tests.golden --write
 
-bench: $(BIN)/.installed-bench  ## build and serving benchmarks at S and M scale, start-up and memory per worker up to 100M rows (BENCH_DATA: generated datasets to reuse); prints one table
+bench: $(BIN)/.installed-bench  ## build and serving benchmarks at $(BENCH_SCALES) scale (BENCH_SCALES="S M XL" adds 100M rows), start-up and memory per worker up to 100M rows (BENCH_DATA: generated datasets to reuse); one table
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 	  || echo "wrk could not be installed: bench/load.py generates the load instead"
-	$(BIN)/python -m bench.run --scales S M --ready visible 10M 30M 100M
+	$(BIN)/python -m bench.run --scales $(BENCH_SCALES) --ready visible 10M 30M 100M
 
 screenshot: setup  ## redraw docs/explorer.png (the explorer's campaign view) in headless Chromium
 	PYTHONPATH=python:. $(BIN)/python scripts/screenshot.py docs/explorer.png

@@ -33,7 +33,7 @@ from campaign_analytics.published.serving import SERVING_FILE, ServingFile, serv
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.store import RollupStore
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE, copy_visible
+from tests.datasets import VISIBLE, copy_visible, unverified_store
 from tests.live_server import serve
 
 IDS = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005", "cmp-006"]
@@ -92,7 +92,7 @@ def test_the_store_serves_the_same_bytes_from_the_file_as_from_frames(
     visible_file: tuple[PublishedBuild, bytes],
 ) -> None:
     published, _ = visible_file
-    mapped, framed = RollupStore.verified(published), RollupStore.load(published)
+    mapped, framed = RollupStore.verified(published), unverified_store(published)
     assert mapped.serving is not framed.serving
     for campaign_id in IDS:
         assert mapped.performance(campaign_id) == framed.performance(campaign_id)
@@ -391,7 +391,7 @@ def test_two_workers_reading_while_builds_are_published_serve_only_whole_builds(
             seen.append((response.status, response.getheader("x-build-id") or "", response.read()))
         connection.close()
 
-    bodies = {first.build_id: RollupStore.load(first).top_creators("cmp-001", 3)}
+    bodies = {first.build_id: unverified_store(first).top_creators("cmp-001", 3)}
     builds = [first]
     with serve(workers[0]) as one, serve(workers[1]) as two, concurrent.futures.ThreadPoolExecutor(4) as pool:
         running = [pool.submit(hammer, base) for base in (one, two, one, two)]
@@ -400,7 +400,7 @@ def test_two_workers_reading_while_builds_are_published_serve_only_whole_builds(
                 time.sleep(0.3)
                 add_clicks(data, clicks)
                 builds.append(build(data, tmp_path / "rollups").build)
-                bodies[builds[-1].build_id] = RollupStore.load(builds[-1]).top_creators("cmp-001", 3)
+                bodies[builds[-1].build_id] = unverified_store(builds[-1]).top_creators("cmp-001", 3)
             wait_for(lambda: {w.state.service.store.build_id for w in workers} == {builds[-1].build_id})
             time.sleep(0.2)
         finally:

@@ -48,10 +48,12 @@ from campaign_analytics.published.serving import (
     salt_of,
     serving_bytes,
 )
+from campaign_analytics.serve.catalog import CampaignCatalog
 
-__all__ = ["CREATOR_FIELDS", "PERFORMANCE_TOTALS", "RollupStore"]
+__all__ = ["CREATOR_FIELDS", "ISSUES_JSON", "PERFORMANCE_TOTALS", "RollupStore"]
 
-_ISSUES_JSON = {issues: ("[" + ",".join(f'"{name}"' for name in issues) + "]") for issues in ISSUE_LISTS}
+# Each `issues` list an alert or a checked day can have, as compact JSON (every body writes it so).
+ISSUES_JSON = {issues: ("[" + ",".join(f'"{name}"' for name in issues) + "]") for issues in ISSUE_LISTS}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # Anomalies bodies kept per store, keyed by campaign and thresholds (in fixture mode the
 # thresholds repeat): bounded, so a worker's memory does not grow with the campaigns asked for.
@@ -68,6 +70,7 @@ class RollupStore:
         self.serving = serving
         self._frames = frames
         self._campaigns: pl.DataFrame | None = None
+        self._catalog: CampaignCatalog | None = None
         self._last_anomalies: dict[int, tuple[Decimal, Decimal, bytes]] = {}
         weakref.finalize(self, serving.close)  # the file stays open while a request holds the store
 
@@ -99,20 +102,6 @@ class RollupStore:
             return cls.of_frames(build, read_verified(build))
         return cls(build, ServingFile.open(build.path / entry["file"], entry, f"{label}: {entry['file']}"))
 
-    @classmethod
-    def load(cls, build: PublishedBuild) -> RollupStore:
-        """The build's rollups as they are on disk, unverified (tests of the store itself)."""
-        frames = {}
-        for name in ROLLUPS:
-            pieces = []
-            for path in build.rollup_parts(name):
-                try:
-                    pieces.append(pl.read_parquet(path))
-                except (OSError, pl.exceptions.PolarsError) as exc:
-                    raise RollupUnavailable(f"build {build.build_id}: cannot read {path.name}: {exc}") from None
-            frames[name] = pl.concat(pieces)
-        return cls.of_frames(build, frames)
-
     def __len__(self) -> int:
         return len(self.serving)
 
@@ -137,6 +126,14 @@ class RollupStore:
             else:
                 self._campaigns = read_verified_rollup(self.build, "campaign_performance")
         return self._campaigns
+
+    @property
+    def catalog(self) -> CampaignCatalog:
+        """What the explorer pages, searches and sorts (catalog.py), made on its first request
+        from the campaign_performance rollup (`campaigns`), not at start-up."""
+        if self._catalog is None:
+            self._catalog = CampaignCatalog(self.campaigns())
+        return self._catalog
 
     def head(self, campaign_id: str) -> Head:
         head = self.serving.find(campaign_id)
@@ -186,7 +183,7 @@ class RollupStore:
         columns = (days.impressions, days.clicks, days.conversions, days.spend_micros, days.revenue_micros)
         alerts = ",".join(
             '{"metric_date":"%s","issues":%s,"ctr":%r,"roas":%r}'  # noqa: UP031 (the fastest here)
-            % (date.fromordinal(epoch + dates[i]).isoformat(), _ISSUES_JSON[issues], ctr[i], roas[i])
+            % (date.fromordinal(epoch + dates[i]).isoformat(), ISSUES_JSON[issues], ctr[i], roas[i])
             for i, issues in alert_issues(columns, thresholds)
         )
         body = b'{"campaign_id":%s,"thresholds":%s,"alerts":[%s]}' % (
