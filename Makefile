@@ -57,10 +57,10 @@ lint: setup  ## ruff lint and format check, mypy --strict over python/, the impo
 golden: setup  ## rewrite tests/golden/visible/*.csv from a fresh build (review the diff!)
 	$(BIN)/python -m tests.golden --write
 
-bench: $(BIN)/.installed-bench  ## build and serving benchmarks at $(BENCH_SCALES) scale (BENCH_SCALES="S M XL" adds 100M rows); one table
+bench: $(BIN)/.installed-bench  ## build and serving benchmarks at $(BENCH_SCALES) scale (BENCH_SCALES="S M XL" adds 100M rows), start-up and memory per worker up to 100M rows (BENCH_DATA: generated datasets to reuse); one table
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 	  || echo "wrk could not be installed: bench/load.py generates the load instead"
-	$(BIN)/python -m bench.run --scales $(BENCH_SCALES)
+	$(BIN)/python -m bench.run --scales $(BENCH_SCALES) --ready visible 10M 30M 100M
 
 screenshot: setup  ## redraw docs/explorer.png (the explorer's campaign view) in headless Chromium
 	PYTHONPATH=python:. $(BIN)/python scripts/screenshot.py docs/explorer.png

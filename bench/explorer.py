@@ -147,10 +147,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--in-process", action="store_true", help="CPU per request instead of a load test")
+    parser.add_argument("--data", type=Path, help="a generated Parquet dataset to use instead of --scale's")
     args = parser.parse_args()
 
-    folder = data(args.scale, "parquet")
-    rollups = OUT / "rollups" / f"{args.scale}-parquet"
+    folder = args.data.resolve() if args.data else data(args.scale, "parquet")
+    rollups = (
+        OUT / "rollups" / (f"ready-{folder.name.removesuffix('-parquet')}" if args.data else f"{args.scale}-parquet")
+    )
     subprocess.run(
         [str(BIN / "campaign-analytics"), "build", "--data-dir", str(folder), "--out", str(rollups), "--if-stale"],
         check=True,
@@ -182,7 +185,7 @@ def main() -> None:
             for name, (pattern, _values) in plan.items():
                 results[name].append(load(url, pattern, files[name], args.seconds))
     print(f"\nmachine: {machine()}")
-    print(f"{args.scale}: {len(campaigns):,} campaigns; first /campaigns request after start {first * 1000:.0f} ms")
+    print(f"{folder.name}: {len(campaigns):,} campaigns; first /campaigns request after start {first * 1000:.0f} ms")
     print(f"32 connections, median of {args.rounds} x {args.seconds:g} s\n")
     print(f"{'endpoint':28} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}")
     print("-" * 52)

@@ -4,6 +4,8 @@
     python -m bench.run --scales L --no-serve # the 10M-row build comparison and L start-up
     python -m bench.run --scales L L3 XL --no-serve --repeats 1   # 10M, 30M, 100M rows (Parquet)
     python -m bench.run --no-build --no-serve --ops-overhead S   # logging and metrics on vs off
+    python -m bench.run --no-build --no-serve --ready visible 10M  # start-up and memory per worker
+    python -m bench.run --no-build --serving-data DIR         # the serving rows on a generated dataset
 
 Everything is measured in this run, on this machine, and reported as ratios to a baseline
 measured alongside it: the build against DuckDB running the same SQL files on the same
@@ -30,6 +32,7 @@ from typing import Any
 
 import polars as pl
 
+from bench import ready_memory
 from bench.generate import CSV_SCALES, SCALES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -294,16 +297,22 @@ def serving_data() -> Path:
     return folder
 
 
-def bench_serving(scale: str, count: int, seconds: float) -> dict[str, Any]:
-    folder = serving_data() if scale == "serving" else data(scale, "csv")
-    rollups = OUT / "rollups" / f"{scale}-csv"
+def bench_serving(scale: str, count: int, seconds: float, folder: Path | None = None) -> dict[str, Any]:
+    """The serving rows on the serving dataset (or `folder`, a generated dataset of any size)."""
+    if folder is None:
+        folder = serving_data() if scale == "serving" else data(scale, "csv")
+        rollups = OUT / "rollups" / f"{scale}-csv"
+    else:
+        scale, rollups = folder.name, OUT / "rollups" / f"ready-{folder.name.removesuffix('-parquet')}"
     subprocess.run(
-        [str(BIN / "campaign-analytics"), "build", "--data-dir", str(folder), "--out", str(rollups)],
+        [str(BIN / "campaign-analytics"), "build", "--data-dir", str(folder), "--out", str(rollups), "--if-stale"],
         check=True,
         stdout=subprocess.DEVNULL,
     )
     ids = OUT / f"ids-{scale}.txt"
-    ids.write_text("\n".join(pl.read_csv(folder / "campaigns.csv")["campaign_id"].to_list()) + "\n")
+    table = folder / "campaigns.parquet"
+    campaigns = pl.read_parquet(table) if table.exists() else pl.read_csv(folder / "campaigns.csv", infer_schema=False)
+    ids.write_text("\n".join(campaigns["campaign_id"].to_list()) + "\n")
     base_env = {"DATA_DIR": str(folder), "ROLLUP_DIR": str(rollups)}
     results: dict[str, Any] = {"campaigns": len(ids.read_text().split())}
     fixture_env = {**base_env, "BENCHMARK_FIXTURES_FILE": str(folder / "benchmarks.json")}
@@ -316,6 +325,9 @@ def bench_serving(scale: str, count: int, seconds: float) -> dict[str, Any]:
     results["http"] = {
         name: bench_http_stub(name, stub_app, base_env, ids, count, seconds) for name, stub_app in HTTP_ROWS
     }
+    if not (folder / "campaigns.csv").exists():  # the old design reads CSV files only
+        results["baseline"] = {name: {"rps": float("nan")} for name in ENDPOINTS}
+        return results
     with server("bench.baseline_app:app", {"DATA_DIR": str(folder)}) as (url, _):
         # every request reads the CSV files: long rounds and a long timeout, or nothing completes
         results["baseline"] = rounds(url, list(ENDPOINTS), ENDPOINTS, ids, 1, 2 * seconds, timeout=60)
@@ -488,17 +500,29 @@ def main() -> None:
     parser.add_argument(
         "--ops-overhead", choices=sorted(SCALES), help="also compare logging and metrics on vs off at this scale"
     )
+    parser.add_argument(
+        "--ready",
+        nargs="*",
+        default=[],
+        choices=list(ready_memory.SCALES),
+        help="also the start-up and private memory per worker at these scales (bench/ready_memory.py)",
+    )
+    parser.add_argument("--serving-data", type=Path, help="run the serving rows on this generated dataset instead")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     build = [] if args.no_build else bench_build(args.scales, args.repeats)
-    serving = {} if args.no_serve else bench_serving("serving", args.rounds, args.seconds)
+    serving = {} if args.no_serve else bench_serving("serving", args.rounds, args.seconds, args.serving_data)
     if args.ops_overhead:
         serving["ops"] = bench_ops_overhead(args.ops_overhead, args.rounds, args.seconds)
     startups = {} if args.no_build else {f"{s} rollups": bench_startup(s) for s in args.scales if s in ("M", "L")}
     if serving.get("startup_seconds"):
         startups[f"serving rollups ({serving['campaigns']:,} campaigns)"] = serving["startup_seconds"]
     report = table(build, serving, startups, args.seconds, args.rounds)
+    if args.ready:
+        ready = ready_memory.run(args.ready, [1, 2])
+        report += "\n\n" + ready_memory.table(ready)
+        serving["ready"] = ready
     (OUT / "results.txt").write_text(report + "\n")
     (OUT / "results.json").write_text(json.dumps({"build": build, "serving": serving, "startup": startups}, indent=2))
     print()

@@ -62,4 +62,5 @@ def copy_visible(folder: Path) -> Path:
 def unverified_store(build: PublishedBuild) -> RollupStore:
     """The build's rollups as they are on disk, prepared without verification: tests of the
     store itself (the service only serves `RollupStore.verified`)."""
-    return RollupStore(build, {name: pl.concat(map(pl.read_parquet, build.rollup_parts(name))) for name in ROLLUPS})
+    frames = {name: pl.concat(map(pl.read_parquet, build.rollup_parts(name))) for name in ROLLUPS}
+    return RollupStore.of_frames(build, frames)

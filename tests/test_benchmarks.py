@@ -80,6 +80,22 @@ def test_fixture_file_answers_and_sees_edits(tmp_path: Path) -> None:
     assert asyncio.run(source.thresholds("cmp-1")) == Thresholds(Decimal("0.05"), Decimal(1))
 
 
+def test_a_fixture_entry_shared_by_many_campaigns_is_checked_by_its_exact_spelling(tmp_path: Path) -> None:
+    """Entries are checked once per distinct spelling: a value written otherwise (a huge
+    exponent, a boolean for 1) is still checked, and refused, with its campaign named."""
+    path = tmp_path / "benchmarks.json"
+    entries = {f"c{i}": {"min_ctr": 0.02, "min_roas": 1} for i in range(1000)}
+    path.write_text(json.dumps(entries))
+    source = FixtureBenchmarks(path)
+    assert asyncio.run(source.thresholds("c999")) == Thresholds(Decimal("0.02"), Decimal(1))
+    path.write_text(json.dumps(entries)[:-1] + ', "huge": {"min_ctr": 2e+100000000, "min_roas": 1}}')
+    with pytest.raises(BenchmarkUnavailable, match="campaign 'huge': min_ctr"):
+        asyncio.run(FixtureBenchmarks(path).thresholds("c1"))
+    path.write_text(json.dumps({**entries, "bool": {"min_ctr": 0.02, "min_roas": True}}))
+    with pytest.raises(BenchmarkUnavailable, match="campaign 'bool': min_roas is a boolean"):
+        asyncio.run(FixtureBenchmarks(path).thresholds("c1"))
+
+
 @pytest.mark.parametrize(
     ("content", "campaign", "problem"),
     [

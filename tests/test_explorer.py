@@ -23,8 +23,9 @@ from pydantic import BaseModel
 
 from campaign_analytics.build.pipeline import build
 from campaign_analytics.published.manifest import find_published
+from campaign_analytics.serve import catalog as catalog_module
 from campaign_analytics.serve.app import create_app
-from campaign_analytics.serve.catalog import DAY_COLUMNS, CampaignCatalog
+from campaign_analytics.serve.catalog import CampaignCatalog
 from campaign_analytics.serve.schemas import CampaignDaily, CampaignDailyChecked, CampaignList, CampaignPerformance
 from campaign_analytics.serve.store import RollupStore
 from campaign_analytics.settings import Settings
@@ -106,6 +107,10 @@ def test_campaigns_lists_every_campaign_as_its_performance_body(client: TestClie
         performance = client.get(f"/campaigns/{entry['campaign_id']}/performance").json()
         assert entry == performance
         assert list(entry) == list(performance) and list(entry["totals"]) == list(performance["totals"])
+    # byte for byte: a page's entries are the performance bodies the API serves
+    bodies = b",".join(client.get(f"/campaigns/{c}/performance").content for c in VISIBLE_IDS[::-1])
+    page = client.get("/campaigns?sort=-campaign_id&limit=500").content
+    assert page == b'{"total":6,"limit":500,"offset":0,"campaigns":[' + bodies + b"]}"
 
 
 def test_search_spring_is_exactly_cmp_001(client: TestClient) -> None:
@@ -593,7 +598,7 @@ def test_each_loaded_build_comes_with_its_own_catalog(visible_rollup_dir: Path) 
     assert published is not None
     first, second = RollupStore.verified(published), RollupStore.verified(published)
     assert first.catalog is not second.catalog
-    assert first.catalog.campaigns["campaign_id"].to_list() == VISIBLE_IDS  # made at load, in the store's order
+    assert first.catalog.campaigns["campaign_id"].to_list() == VISIBLE_IDS  # made on first use, in the store's order
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -665,21 +670,7 @@ def _catalog_for(ids: list[str], names: list[str | None]) -> CampaignCatalog:
     zeros = {c: [0] * len(ids) for c in ("total_impressions", "total_clicks", "total_conversions")}
     floats = {c: [0.0] * len(ids) for c in ("total_spend", "total_revenue", "ctr", "cvr", "roas")}
     performance = pl.DataFrame({"campaign_id": ids, "campaign_name": names, **zeros, **floats})
-    days = pl.DataFrame(
-        {"campaign_id": [], "metric_date": [], **{c: [] for c in DAY_COLUMNS[1:]}},
-        schema={
-            "campaign_id": pl.String,
-            "metric_date": pl.Date,
-            **dict.fromkeys(DAY_COLUMNS[1:], pl.Float64),
-        },
-    )
-    return CampaignCatalog(
-        {
-            "campaign_performance": performance,
-            "top_creators": performance.select("campaign_id"),
-            "daily_anomalies": days,
-        }
-    )
+    return CampaignCatalog(performance)
 
 
 @settings(max_examples=200, deadline=None)
@@ -693,6 +684,37 @@ def test_search_masks_equal_a_plain_substring_scan(names: list[str | None], need
     for needle in needles:  # in sequence: masks made for one needle serve the next
         expected = [needle in f"{i}\x00{(n or '').lower()}" for i, n in zip(ids, names, strict=True)]
         assert catalog.matching(needle.lower()).to_list() == expected, needle
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    names=st.lists(st.text(alphabet="ab1", max_size=4) | st.none(), min_size=1, max_size=40),
+    needle=st.text(alphabet="ab1", min_size=1, max_size=3),
+    descending=st.booleans(),
+    offset=st.integers(0, 45),
+    limit=st.integers(1, 10),
+    few=st.sampled_from([0, 3, 4096]),
+)
+def test_a_search_page_is_the_matches_in_sort_order_sliced(
+    names: list[str | None], needle: str, descending: bool, offset: int, limit: int, few: int
+) -> None:
+    """Both ways to a page (matches ranked, or found along the sort order) give the matches
+    in sort order (ties by id), sliced: checked against sorting the matches here."""
+    ids = [f"c{i:03d}" for i in range(len(names))]
+    catalog = _catalog_for(ids, names)
+    sort = "-campaign_name" if descending else "campaign_name"
+    matches = [i for i, n in enumerate(names) if needle in f"{ids[i]}\x00{(n or '').lower()}"]
+    named = sorted((i for i in matches if names[i] is not None), key=lambda i: (names[i], ids[i]))
+    if descending:  # names descending, ties by id ascending; nulls last either way
+        named = sorted(named, key=lambda i: ids[i])
+        named = sorted(named, key=lambda i: names[i] or "", reverse=True)
+    expected = named + [i for i in matches if names[i] is None]
+    original = catalog_module._FEW
+    catalog_module._FEW = few
+    try:
+        assert catalog.page(needle, sort, offset, limit) == (len(matches), expected[offset : offset + limit])
+    finally:
+        catalog_module._FEW = original
 
 
 def test_a_needle_is_more_than_its_bigrams() -> None:

@@ -574,7 +574,15 @@ def test_a_rollup_in_several_parts_reads_as_their_rows_in_listed_order(
 
 
 def test_parts_listed_out_of_key_order_are_refused(tmp_path: Path, published: PublishedBuild) -> None:
-    shuffled = _publish_in_parts(tmp_path, published, split=5, reverse=True)
+    # publishing refuses them (the serving file is written in key order, and checks it) ...
+    with pytest.raises(BuildCorrupt, match=r"top_creators: rows are not in \(campaign_id, rank\) order"):
+        _publish_in_parts(tmp_path / "refused", published, split=5, reverse=True)
+    # ... and a manifest that lists them so afterwards is refused when read
+    split = _publish_in_parts(tmp_path, published, split=5)
+    manifest = dict(split.manifest)
+    manifest["outputs"]["top_creators"]["parts"].reverse()
+    (split.path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    shuffled = PublishedBuild.read(split.path)
     verify(shuffled)  # every part is intact; only their order is wrong
     with pytest.raises(BuildCorrupt, match=r"top_creators: rows are not in \(campaign_id, rank\) order"):
         read_verified(shuffled)

@@ -117,7 +117,7 @@ def test_a_damaged_new_build_is_refused_and_the_previous_one_served(
 def test_a_damaged_current_is_rebuilt_at_start_up(tmp_path: Path) -> None:
     data = copy_visible(tmp_path / "data")
     first = build(data, tmp_path / "rollups").build
-    (first.path / "top_creators.parquet").write_bytes(b"PAR1 truncated")
+    (first.path / "serving.bin").write_bytes(b"CASERVE1 truncated")
     client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
     health = client.get("/health").json()
     assert (health["database"], health["newest_build_refused"]) == ("ok", None)

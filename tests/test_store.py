@@ -15,6 +15,7 @@ from campaign_analytics.anomalies import Thresholds
 from campaign_analytics.build.pipeline import build
 from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
 from campaign_analytics.published.manifest import find_published
+from campaign_analytics.serve.service import verify_in_child
 from campaign_analytics.serve.store import RollupStore
 from tests.datasets import VISIBLE, unverified_store, write_dataset
 
@@ -50,11 +51,14 @@ def test_a_build_of_another_schema_version_is_not_served(published: Path) -> Non
 
 
 def test_a_damaged_rollup_file_is_refused_with_its_name(published: Path) -> None:
+    """Opening a build reads only its serving file's header; the full check the service runs
+    after it (sha256 of every file, in a child process) names the damaged rollup."""
     (published / "top_creators.parquet").write_bytes(b"PAR1 not really")
     build_ = find_published(published.parents[1])
     assert build_ is not None
-    with pytest.raises(RollupUnavailable, match=r"top_creators\.parquet"):
-        RollupStore.verified(build_)
+    RollupStore.verified(build_)  # the serving file is whole
+    with pytest.raises(RollupUnavailable, match=r"top_creators\.parquet does not match its sha256"):
+        verify_in_child(build_)
 
 
 def test_a_rollup_missing_a_column_is_refused(published: Path) -> None:
@@ -128,11 +132,13 @@ def test_every_body_is_ready_at_load_and_costs_the_gc_nothing(tmp_path: Path) ->
 
 
 def test_the_verified_loader_refuses_a_missing_column_too(published: Path) -> None:
-    """A rollup that verifies (its sha256 and rows rewritten to match) but lacks a column the
+    """A build without a serving file (published before there was one) is served from its
+    rollups: one that verifies (its sha256 and rows rewritten to match) but lacks a column the
     bodies need is a RollupUnavailable, which the service treats as a refused build."""
     path = published / "daily_anomalies.parquet"
     pl.read_parquet(path).drop("roas").write_parquet(path)
     manifest = json.loads((published / "manifest.json").read_text())
+    del manifest["serving"]
     manifest["outputs"]["daily_anomalies"]["parts"][0]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     (published / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(RollupUnavailable, match=r"daily_anomalies\.parquet lacks column\(s\) roas"):

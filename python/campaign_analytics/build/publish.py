@@ -1,5 +1,8 @@
 """Publishing: a complete build folder beside the current one, then one atomic rename of `current`.
 
+The folder holds the three Parquet rollups, the serving file made from them (the bodies the
+service reads in place), and the manifest, written last.
+
 A failed publish removes its own staging folder and never touches `current`, so the build being
 served stays byte-for-byte as it was. Builds of one ROLLUP_DIR are serialised with a file lock;
 a ROLLUP_DIR the lock had to make is removed again when its build fails.
@@ -27,9 +30,11 @@ from campaign_analytics.published.manifest import (
     CURRENT_LINK,
     MANIFEST_FILE,
     ROLLUPS,
+    SERVING,
     PublishedBuild,
     sha256_file,
 )
+from campaign_analytics.published.serving import SERVING_FILE, salt_of, write_serving
 
 # Besides `current`, keep the build before it: for readers still holding it, and for the
 # service to fall back to when the newest build fails verification.
@@ -80,12 +85,14 @@ def publish_staged(
                 rows = pl.scan_parquet(path).select(pl.len()).collect().item()
                 listed.append({"file": file, "rows": rows, "sha256": sha256_file(path)})
             outputs[name] = {"rows": sum(part["rows"] for part in listed), "parts": listed}
+        serving = write_serving_file(staging, parts, [str(p["sha256"]) for n in ROLLUPS for p in outputs[n]["parts"]])
         content = hashlib.sha256(
             json.dumps([manifest["inputs"], manifest["sql"], outputs], sort_keys=True, default=str).encode()
         ).hexdigest()
         now = datetime.now(UTC)
         build_id = f"{now:%Y%m%dT%H%M%S%fZ}-{content[:10]}"
         full = {**manifest, "build_id": build_id, "built_at": now.isoformat(timespec="seconds"), "outputs": outputs}
+        full[SERVING] = serving
         _write_durably(staging / MANIFEST_FILE, json.dumps(full, indent=2, sort_keys=False).encode() + b"\n")
         final = builds / build_id
         os.rename(staging, final)
@@ -100,6 +107,15 @@ def publish_staged(
         raise
     _prune(builds, keep=final)
     return PublishedBuild(final, full)
+
+
+def write_serving_file(staging: Path, parts: dict[str, list[str]], sha256s: list[str]) -> dict[str, Any]:
+    """The build's serving file (published/serving.py: every prepared body, read in place by
+    the service's workers), made from the rollup parts just written, whatever engine wrote
+    them (read back in chunks of campaigns); its manifest entry. The salt comes from the parts'
+    sha256s, so the file belongs to these rollups and no others."""
+    rollups = {name: pl.scan_parquet([staging / file for file in parts[name]]) for name in ROLLUPS}
+    return write_serving(rollups, staging / SERVING_FILE, salt_of(sha256s))
 
 
 def write_rollup(frame: pl.DataFrame, path: Path) -> None:

@@ -8,6 +8,7 @@ A rollup folder (`ROLLUP_DIR`) looks like this:
         campaign_performance.parquet      each rollup is one or more Parquet parts; the manifest
         top_creators.parquet              lists them in key order (their rows, concatenated in
         daily_anomalies.parquet           that order, are the rollup in key order)
+        serving.bin                       the bodies the service reads in place (serving.py)
         manifest.json                     written last: a folder without it is not a build
 
     outputs.<rollup> = {"rows": <total>, "parts": [{"file", "rows", "sha256"}, ...]}
@@ -20,7 +21,8 @@ taken as unchanged; only when those differ is a file hashed again.
 
 The outputs are not trusted the same way: a build is served only after it verifies.
 
-    verify(build)              manifest schema; every output present, its sha256 and row count
+    verify(build)              manifest schema; every output present (the serving file too, when
+                               the build has one), its sha256 and row count
     read_verified(build)       the same, reading each file once, plus the rows' key order
     check_rollup_frame(...)    key order of a loaded rollup (the service relies on it)
     servable_builds(dir)       `current` first, then the other complete builds, newest first
@@ -54,6 +56,8 @@ SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 # The input tables, by name; each is `<name>.csv` or `<name>.parquet` in DATA_DIR.
 INPUT_TABLES = ("campaigns", "creators", "campaign_daily_metrics")
 MANIFEST_FILE = "manifest.json"
+# The manifest's entry for the serving file (serving.py), when the build wrote one.
+SERVING = "serving"
 CURRENT_LINK = "current"
 BUILDS_DIR = "builds"
 # The order every rollup's rows are written in (its SQL's `order by`); the service relies on it.
@@ -220,6 +224,14 @@ def check_manifest(manifest: Any, where: str = MANIFEST_FILE) -> None:
     sql = _mapping(manifest, "sql", where)
     for file in sql_files():
         _sha256(sql, file, f"{where}: sql")
+    if SERVING in manifest:  # builds published before the serving file have none
+        entry = _mapping(manifest, SERVING, where)
+        at = f"{where}: {SERVING}"
+        _name(entry, "file", at)
+        _count(entry, "bytes", at)
+        _count(entry, "campaigns", at)
+        _count(entry, "salt", at)
+        _sha256(entry, "sha256", at)
 
 
 def verify(build: PublishedBuild, *, rows: bool = True) -> None:
@@ -231,6 +243,12 @@ def verify(build: PublishedBuild, *, rows: bool = True) -> None:
     """
     label = f"build {build.build_id}"
     _check_manifest_of(build, label)
+    serving = build.manifest.get(SERVING)  # the serving file, when the build wrote one
+    if (
+        serving is not None
+        and _sha256_or_corrupt(build.path / serving["file"], label, serving["file"]) != serving["sha256"]
+    ):
+        raise BuildCorrupt(f"{label}: {serving['file']} {_CHANGED}")
     for name in ROLLUPS:
         for part in build.manifest["outputs"][name]["parts"]:
             path = build.path / part["file"]
@@ -247,6 +265,14 @@ def verify(build: PublishedBuild, *, rows: bool = True) -> None:
                     raise BuildCorrupt(f"{label}: {part['file']} has {found} rows; the manifest says {part['rows']}")
 
 
+def output_files(build: PublishedBuild) -> list[tuple[str, str]]:
+    """(file, sha256) of every output of a build whose manifest is checked: the rollup parts,
+    then the serving file when there is one."""
+    files = [(p["file"], p["sha256"]) for name in ROLLUPS for p in build.manifest["outputs"][name]["parts"]]
+    serving = build.manifest.get(SERVING)
+    return files + ([(serving["file"], serving["sha256"])] if serving is not None else [])
+
+
 def read_verified(build: PublishedBuild) -> dict[str, pl.DataFrame]:
     """The rollups of `build`, each read once from disk and trusted only after it verifies:
     its bytes hash to the manifest's sha256, it holds the recorded rows, and its rows are in
@@ -255,18 +281,20 @@ def read_verified(build: PublishedBuild) -> dict[str, pl.DataFrame]:
     Hashing the bytes that are then parsed (not the file, then the file again) means a file
     replaced between the two steps cannot slip through.
     """
+    return {name: read_verified_rollup(build, name) for name in ROLLUPS}
+
+
+def read_verified_rollup(build: PublishedBuild, name: str) -> pl.DataFrame:
+    """One rollup of `build`, read and verified as `read_verified` does."""
     label = f"build {build.build_id}"
     _check_manifest_of(build, label)
-    frames = {}
-    for name in ROLLUPS:
-        pieces = [_read_part(build, part, label) for part in build.manifest["outputs"][name]["parts"]]
-        frame = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="vertical", rechunk=True)
-        try:
-            check_rollup_frame(name, frame)  # across parts too: the parts must be listed in key order
-        except BuildCorrupt as exc:
-            raise BuildCorrupt(f"{label}: {exc}") from None
-        frames[name] = frame
-    return frames
+    pieces = [_read_part(build, part, label) for part in build.manifest["outputs"][name]["parts"]]
+    frame = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="vertical", rechunk=True)
+    try:
+        check_rollup_frame(name, frame)  # across parts too: the parts must be listed in key order
+    except BuildCorrupt as exc:
+        raise BuildCorrupt(f"{label}: {exc}") from None
+    return frame
 
 
 def _read_part(build: PublishedBuild, part: dict[str, Any], label: str) -> pl.DataFrame:

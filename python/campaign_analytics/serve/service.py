@@ -3,17 +3,26 @@
     Service.start(settings, benchmarks)
         ROLLUP_DIR/current is rebuilt first (the batch build, in a child process) when it is
         missing or stale for DATA_DIR and the SQL (fingerprints in the manifest); then the
-        newest build that verifies (manifest.choose_build: schema, sha256 of every output, row
-        counts, key order) is loaded, each file read and hashed once. A `current` that fails
-        verification there is rebuilt too, and the loading done again. A build that fails is
-        not served: the previous verified one is, with a WARNING, and /health names the build
-        that was refused and why.
+        newest build that opens is served: its manifest checked and its serving file opened
+        after the cheap check (size, salt and campaign count against the manifest; every read
+        after that checked by its CRC), so start-up costs the same at any size. A `current`
+        that fails there is rebuilt, and the opening done again. Then, in a child process at
+        nice 19 (`verify_in_child`), the sha256 of every file of the served build is checked
+        as well: damage in bytes no request has read yet is found too.
     service.rollups()
         the store a request answers from. At most every `rollup_check_seconds` (default 1 s)
         a request also reads where `current` points (one readlink); when that changed, a
-        background thread loads and verifies the new build and swaps it in with one
-        assignment. Requests already running keep the store they started with, so none fails
-        or mixes two builds during a swap, and no request waits for the load.
+        background thread verifies the new build in full (sha256 of every file, in a child
+        process), opens it and
+        swaps it in with one assignment. Requests already running keep the store they started
+        with, so none fails or mixes two builds during a swap, and no request waits for the
+        load. A build that fails is not served: the previous verified one is, with a WARNING,
+        and /health names the build that was refused and why.
+    damage while serving
+        a read of the served build that fails its CRC or comes back short (the file truncated
+        or overwritten under the service) answers 503 and marks the build damaged; the next
+        request starts the same background choice without it, so the previous verified build
+        is served (the damaged one stays only when there is none, each read still checked).
 
 Polling on requests (not a file watcher, not SIGHUP) works the same under uvicorn, under
 several workers and under a plain `TestClient(app)` whose lifespan never runs; a service with
@@ -22,6 +31,8 @@ no traffic notices the new build with its next request. The serve side never imp
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import subprocess
@@ -32,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from campaign_analytics.errors import RollupUnavailable
+from campaign_analytics.errors import BuildCorrupt, RollupUnavailable
 from campaign_analytics.http import metrics
 from campaign_analytics.published.manifest import (
     CURRENT_LINK,
@@ -42,6 +53,7 @@ from campaign_analytics.published.manifest import (
     choose_build,
     find_published,
     is_current,
+    output_files,
 )
 from campaign_analytics.serve.benchmarks import BenchmarkSource
 from campaign_analytics.serve.store import RollupStore
@@ -67,20 +79,24 @@ class Service:
         self._seen: str | None = None  # where `current` pointed when last looked at
         self._next_check = 0.0
         self._picking_up = threading.Lock()
+        self._damaged: dict[Path, str] = {}  # builds found damaged while served, and how
 
     @classmethod
     def start(cls, settings: Settings, benchmarks: BenchmarkSource) -> Service:
         service = cls(settings, benchmarks)
         rebuilt = service._rebuild_if_stale()
         service._seen = service._current_target()
-        choice = choose_build(settings.rollup_dir, RollupStore.verified)
+        choice = choose_build(settings.rollup_dir, service._load)
         if not rebuilt and choice.current_rejected is not None:
             # `current` is damaged: rebuild it from DATA_DIR rather than serve an older build
             log.info("building the rollups of %s first: %s", settings.data_dir, choice.current_rejected.reason)
             service._build()
             service._seen = service._current_target()
-            choice = choose_build(settings.rollup_dir, RollupStore.verified)
+            choice = choose_build(settings.rollup_dir, service._load)
         service._adopt(choice)
+        if service.store is not None:
+            store = service.store
+            threading.Thread(target=service._check_in_full, args=(store,), name="rollup-check", daemon=True).start()
         return service
 
     def rollups(self) -> RollupStore:
@@ -89,7 +105,47 @@ class Service:
         store = self.store
         if store is None:
             raise RollupUnavailable(f"no rollups are loaded: {self.load_error}")
+        if store.damaged is not None and store.build.path not in self._damaged:
+            self._leave_damaged(store)
         return store
+
+    def _load(self, build: PublishedBuild) -> RollupStore:
+        """RollupStore.verified, refusing a build whose serving file was found damaged while
+        it was served (its cheap check at open would pass again)."""
+        damage = self._damaged.get(build.path)
+        if damage is not None:
+            raise BuildCorrupt(damage)
+        return RollupStore.verified(build)
+
+    def _load_in_full(self, build: PublishedBuild) -> RollupStore:
+        """`_load` after `verify` (the sha256 of every file): what a pick-up runs, in the
+        background, so a damaged new build is refused before it is swapped in."""
+        if build.path not in self._damaged:
+            verify_in_child(build)
+        return self._load(build)
+
+    def _check_in_full(self, store: RollupStore) -> None:
+        """After start-up (which checks only what opening the serving file needs), the sha256
+        of every file of the served build, in the background: damage in bytes no request has
+        read yet is found too, and the build is then left as if a read had found it."""
+        try:
+            verify_in_child(store.build)
+        except BuildCorrupt as exc:
+            store.serving.damaged = store.serving.damaged or exc.detail
+        except Exception:  # a background thread has no caller to tell
+            log.exception("checking build %s in full failed", store.build_id)
+
+    def _leave_damaged(self, store: RollupStore) -> None:
+        """The served build's file changed under it (truncated, overwritten): its damaged reads
+        answer 503, never with its bytes; in the background, the newest other build that
+        verifies is served instead (if there is none, the damaged one stays, and each of its
+        reads is still checked). While another pick-up runs, a later request starts it."""
+        if not self._picking_up.acquire(blocking=False):
+            return
+        self._damaged[store.build.path] = str(store.damaged)
+        log.error("build %s was damaged while served: %s", store.build_id, store.damaged)
+        target = self._current_target() or str(store.build.path)
+        threading.Thread(target=self._pick_up, args=(target,), name="rollup-fall-back", daemon=True).start()
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -140,7 +196,7 @@ class Service:
     def _pick_up(self, target: str) -> None:
         try:
             log.info("ROLLUP_DIR/current now points at %s: loading it", target)
-            self._adopt(choose_build(self.settings.rollup_dir, RollupStore.verified))
+            self._adopt(choose_build(self.settings.rollup_dir, self._load_in_full))
         except Exception:  # a background thread has no caller to tell; keep serving what we have
             log.exception("picking up the build at %s failed; still serving %s", target, self._served_id())
         finally:
@@ -149,7 +205,11 @@ class Service:
 
     def _adopt(self, choice: BuildChoice[RollupStore]) -> None:
         served = self.store
-        newer = [r for r in choice.rejected if served is None or r.build.path != served.build.path]
+        newer = [
+            r
+            for r in choice.rejected
+            if served is None or r.build.path != served.build.path or r.build.path in self._damaged
+        ]
         for refused in newer:
             if refused not in self.rejected:  # each refusal is told (and counted) once
                 metrics.build_verification_failed()
@@ -168,7 +228,7 @@ class Service:
         self.store, self.load_error, self.rejected = store, None, tuple(newer)
         if choice.is_fallback:
             log.warning("serving the previous verified build %s instead of the newest", store.build_id)
-        rows = {name: frame.height for name, frame in store.frames.items()}
+        rows = store.rows()
         built_at = store.build.manifest.get("built_at")
         metrics.served_build(store.build_id, built_at if isinstance(built_at, str) else None, rows)
         log.info(
@@ -182,6 +242,46 @@ class Service:
 
     def _served_id(self) -> str:
         return self.store.build_id if self.store is not None else "nothing"
+
+
+_HASH_FILES = """
+import hashlib, json, sys
+for path, expected in json.loads(sys.argv[1]):
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except FileNotFoundError:
+        print(path.rsplit("/", 1)[-1], "is missing")
+        sys.exit(3)
+    if digest.hexdigest() != expected:
+        name = path.rsplit("/", 1)[-1]
+        print(name, "does not match its sha256 in the manifest (damaged or changed after publishing)")
+        sys.exit(3)
+"""
+
+
+def verify_in_child(build: PublishedBuild) -> None:
+    """The sha256 of every file of `build` against its manifest (what `manifest.verify`
+    checks), in a child process at the lowest CPU priority that imports nothing but hashlib:
+    hashing gigabytes must take neither the core nor the GIL from the requests (a low-priority
+    thread would hold them up each time it took the GIL between chunks). BuildCorrupt when a
+    file fails; a failure of the check itself is logged, and the build kept."""
+    files = [[str(build.path / file), sha256] for file, sha256 in output_files(build)]
+    with subprocess.Popen(
+        [sys.executable, "-I", "-c", _HASH_FILES, json.dumps(files)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, child.pid, 19)
+        out, err = child.communicate()
+    if child.returncode == 3:
+        raise BuildCorrupt(f"build {build.build_id}: {out.strip()}")
+    if child.returncode != 0:
+        log.error("could not check build %s in full: %s", build.build_id, (err.strip().splitlines() or ["?"])[-1])
 
 
 def _age(build: PublishedBuild) -> str:

@@ -6,9 +6,9 @@
     GET /campaigns/{id}/daily           a campaign's days; with_thresholds=true adds thresholds + issues
     GET /creators/top?format=csv        the rollups router's route answers with `top_creators_csv`
 
-Everything is read from the loaded build: the store's prepared bodies and row ranges, and the
-`CampaignCatalog` the store made when it loaded the build (catalog.py) for search, sort and
-paging.
+Everything is read from the loaded build: a campaign's days and creators from its serving file
+(store.py), and for search, sort and paging the `CampaignCatalog` the store makes on the first
+explorer request (catalog.py).
 
 Routing: the app includes this router after the rollups router, so the API's hot routes are
 matched before any of these.
@@ -24,6 +24,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -86,9 +87,8 @@ def _safe_filename(name: str) -> str:
 
 def top_creators_csv(store: RollupStore, campaign_id: str, limit: int) -> Response:
     """`/creators/top?format=csv`: the creators of the JSON body, one row each, best first."""
-    start, length = store.creator_rows(campaign_id)  # 404 for an unknown campaign
-    part = store.frames["top_creators"].slice(start, min(length, limit)).select(CREATOR_FIELDS)
-    return _csv(csv_text(CREATOR_FIELDS, part.iter_rows()), store, f"{campaign_id}-top-creators.csv")
+    rows = ([creator[c] for c in CREATOR_FIELDS] for creator in store.creators(campaign_id, limit))  # 404 first
+    return _csv(csv_text(CREATOR_FIELDS, rows), store, f"{campaign_id}-top-creators.csv")
 
 
 router = APIRouter(tags=["explorer"])
@@ -116,7 +116,7 @@ async def list_campaigns(
     if fmt == "csv":
         rows = catalog.campaigns[positions].iter_rows()
         return _csv(csv_text(CAMPAIGN_COLUMNS, rows), store, "campaigns.csv", {"X-Total-Count": str(total)})
-    bodies = b",".join([store.performance_at(i) for i in positions])
+    bodies = catalog.bodies(positions)
     body = b'{"total":%d,"limit":%d,"offset":%d,"campaigns":[%s]}' % (total, limit, offset, bodies)
     return prepared(body, store.build_id)
 
@@ -148,8 +148,16 @@ class DayRow(NamedTuple):
 
 
 def days_of(store: RollupStore, campaign_id: str) -> list[DayRow]:
-    start, length = store.day_rows(campaign_id)
-    return [DayRow(day.isoformat(), *rest) for day, *rest in store.catalog.days.slice(start, length).iter_rows()]
+    """The campaign's days from its record in the serving file (verified by its CRC)."""
+    d = store.daily(campaign_id)
+    columns = (d.impressions, d.clicks, d.conversions, d.spend, d.revenue, d.ctr, d.roas)
+    return [
+        DayRow(date.fromordinal(_EPOCH_ORDINAL + day).isoformat(), *rest)
+        for day, *rest in zip(d.dates, *columns, strict=True)
+    ]
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @router.get(

@@ -2,8 +2,8 @@
 
 Routes are thin: parameters are declared (FastAPI validates them and writes the OpenAPI
 schema), the store and the benchmark source raise domain errors, and the app's one handler
-turns those into `{"detail": ...}` responses. Bodies are bytes the store prepared when the
-build was loaded.
+turns those into `{"detail": ...}` responses. Bodies are bytes the build prepared when it was
+published, read from its serving file (store.py).
 """
 
 from __future__ import annotations
@@ -85,9 +85,9 @@ async def top_creators(
 async def campaign_anomalies(campaign_id: CampaignIdPath, service: ServiceDep, fmt: JsonOnly = "json") -> Response:
     """Days below the campaign's live benchmark thresholds, and which rules they break."""
     store = service.rollups()
-    store.position(campaign_id)  # unknown campaign: 404 before the benchmark is called
+    head = store.head(campaign_id)  # unknown campaign: 404 before the benchmark is called
     thresholds = await service.benchmarks.thresholds(campaign_id)
-    return prepared(store.anomalies(campaign_id, thresholds), store.build_id)
+    return prepared(store.anomalies(head, thresholds), store.build_id)
 
 
 @router.get("/health", response_model=HealthReport, responses={503: {"model": HealthReport}}, tags=["operations"])
