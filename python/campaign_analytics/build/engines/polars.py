@@ -14,7 +14,7 @@ from campaign_analytics.published.manifest import (
     SQL_DIR,
 )
 
-_INT64_MAX = 2**63 - 1  # the largest total a rollup column (Int64) can hold
+INT64_MAX = 2**63 - 1  # the largest total a rollup column (Int64) can hold
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,24 @@ def compute(sources: Sources, sql_dir: Path = SQL_DIR, queries: dict[str, Rollup
     )
 
 
+def validate(sources: Sources) -> int:
+    """The input checks alone (the audit pass, then the exact message for a bad cell, and the
+    sums that must fit Int64), without the SQL; the metrics row count. Another engine reading
+    local files runs this first, so every input is refused exactly as here."""
+    try:
+        audit_row = sources.audit.collect(engine="streaming").row(0, named=True)
+    except pl.exceptions.PolarsError as exc:  # the metrics file could not be parsed
+        raise sources.explain_scan_error(exc) from None
+    sources.check_audit(audit_row)
+    _check_sums_fit(audit_row, sources.files["campaign_daily_metrics"])
+    return int(audit_row["rows"])
+
+
 def _check_sums_fit(audit: dict[str, int], path: Path) -> None:
     """Every total is a sum of non-negative values, so none exceeds its column's grand total:
     if each grand total fits Int64, so does every rollup total. Checked on the audit's sums."""
     for key, total in audit.items():
-        if key.startswith("sum_") and total is not None and total > _INT64_MAX:
+        if key.startswith("sum_") and total is not None and total > INT64_MAX:
             raise InvalidSourceData(
                 f"{path}: the {key.removeprefix('sum_')} column adds up to {total}, "
                 f"more than 2^63-1; the input values are too large to add up exactly"
