@@ -327,10 +327,14 @@ def load_tables(spark: SparkSession, inputs: Inputs, *, local_rows: int | None) 
     try:
         for spec in (CAMPAIGNS, CREATORS, METRICS):
             uri, name = inputs.uris[spec.name], inputs.shown[spec.name]
-            # kept (memory, then local disk) after the audit's pass: the SQL and the counts read the
-            # table four more times, and a CSV file is parsed by one task
-            raw = read_raw(spark, uri, spec, name).persist()
-            cached.append(raw)
+            raw = read_raw(spark, uri, spec, name)
+            if not uri.endswith(".parquet"):
+                # a CSV file is parsed by one task, and the SQL and the counts read the table four
+                # more times: kept (memory, then local disk) after the audit's pass. Parquet is
+                # read again instead (columnar and split; keeping 10M rows cost the 1 GiB default
+                # heap of local mode an OutOfMemoryError)
+                raw = raw.persist()
+                cached.append(raw)
             schema = {f.name: f.dataType for f in raw.schema.fields}
             checked = [c for c in spec.columns if c.kind is not Kind.TEXT]
             ok = {c.name: valid(c, schema[c.name]) for c in checked}
