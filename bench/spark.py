@@ -101,7 +101,8 @@ def main() -> None:
             case = f"{scale}-{fmt}"
             result = {name: measure_tree(command) for name, command in commands(folder, case).items()}
             rows.append((scale, fmt, result))
-            print(f"  {case}: " + ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in result.items()), flush=True)
+            shown = ", ".join(f"{k} {v['seconds']:.1f} s {v['peak_mb']:.0f} MB" for k, v in result.items())
+            print(f"  {case}: {shown}", flush=True)
     lines = [
         f"machine: {machine()}; Spark in local mode on every core (local[*])",
         "",
