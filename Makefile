@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 DATA_DIR ?= data/visible
 PORT   ?= 8080
 WORKERS ?= 1
+BENCH_SCALES ?= S M
 LINTED := python tests $(wildcard bench scripts)
 # line coverage of python/campaign_analytics in `make test`: today's, rounded down; only raise it
 COVERAGE_FLOOR := 93
@@ -17,7 +18,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 help:  ## list the targets (PORT=$(PORT), DATA_DIR=$(DATA_DIR))
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
-	  | sed -e 's|$$(PORT)|$(PORT)|g' -e 's|$$(DATA_DIR)|$(DATA_DIR)|g' -e 's|$$(WORKERS)|$(WORKERS)|g' \
+	  | sed -e 's|$$(PORT)|$(PORT)|g' -e 's|$$(DATA_DIR)|$(DATA_DIR)|g' -e 's|$$(WORKERS)|$(WORKERS)|g' -e 's|$$(BENCH_SCALES)|$(BENCH_SCALES)|g' \
 	  | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -44,9 +45,9 @@ build: setup  ## build the rollups of DATA_DIR (default data/visible) into build
 
 run: build  ## build, then serve DATA_DIR on http://127.0.0.1:$(PORT) with the fixture benchmarks
 	DATA_DIR=$(DATA_DIR) BENCHMARK_FIXTURES_FILE=$(DATA_DIR)/benchmarks.json \
-	  PYTHONPATH=python $(BIN)/uvicorn app:app --host 127.0.0.1 --port $(PORT)
+	  $(BIN)/campaign-analytics serve --host 127.0.0.1 --port $(PORT)
 
-serve: build  ## like run, through `campaign-analytics serve` (LOG_FORMAT, WORKERS=$(WORKERS))
+serve: build  ## like run, with WORKERS=$(WORKERS) worker processes (LOG_FORMAT=json for JSON logs)
 	DATA_DIR=$(DATA_DIR) BENCHMARK_FIXTURES_FILE=$(DATA_DIR)/benchmarks.json \
 	  $(BIN)/campaign-analytics serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
@@ -62,10 +63,10 @@ lint: $(BIN)/.installed-spark  ## ruff lint and format check, mypy --strict over
 golden: setup  ## rewrite tests/golden/visible/*.csv from a fresh build (review the diff!)
 	$(BIN)/python -m tests.golden --write
 
-bench: $(BIN)/.installed-bench  ## build and serving benchmarks at S and M scale; prints one table
+bench: $(BIN)/.installed-bench  ## build and serving benchmarks at $(BENCH_SCALES) scale (BENCH_SCALES="S M XL" adds 100M rows); one table
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 	  || echo "wrk could not be installed: bench/load.py generates the load instead"
-	$(BIN)/python -m bench.run --scales S M
+	$(BIN)/python -m bench.run --scales $(BENCH_SCALES)
 
 bench-spark: $(BIN)/.installed-bench $(BIN)/.installed-spark  ## the build on polars, DuckDB and Spark (local mode) at S, M and L: time, peak memory
 	$(BIN)/python -m bench.spark --scales S M L

@@ -21,7 +21,9 @@ import polars as pl
 
 ROWS_PER_CAMPAIGN = 500
 CREATORS = 5_000
-SCALES = {"S": 100_000, "M": 1_000_000, "L": 10_000_000}
+SCALES = {"S": 100_000, "M": 1_000_000, "L": 10_000_000, "L3": 30_000_000, "XL": 100_000_000}
+# CSV files past L would be 2-6 GB of text: the larger scales are generated as Parquet only
+CSV_SCALES = ("S", "M", "L")
 
 
 def _rand(seed: int, salt: int, modulus: int) -> pl.Expr:
@@ -133,7 +135,7 @@ def write(rows: int, out: Path, fmt: str, seed: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, help="metric rows (or use --scale)")
-    parser.add_argument("--scale", choices=sorted(SCALES), help="S=100k, M=1M, L=10M rows")
+    parser.add_argument("--scale", choices=sorted(SCALES), help="S=100k, M=1M, L=10M, L3=30M, XL=100M rows")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     parser.add_argument("--seed", type=int, default=7)

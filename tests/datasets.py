@@ -8,6 +8,11 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import polars as pl
+
+from campaign_analytics.published.manifest import ROLLUPS, PublishedBuild
+from campaign_analytics.serve.store import RollupStore
+
 REPO = Path(__file__).resolve().parents[1]
 VISIBLE = REPO / "data" / "visible"
 
@@ -52,3 +57,9 @@ def write_dataset(
 def copy_visible(folder: Path) -> Path:
     shutil.copytree(VISIBLE, folder)
     return folder
+
+
+def unverified_store(build: PublishedBuild) -> RollupStore:
+    """The build's rollups as they are on disk, prepared without verification: tests of the
+    store itself (the service only serves `RollupStore.verified`)."""
+    return RollupStore(build, {name: pl.concat(map(pl.read_parquet, build.rollup_parts(name))) for name in ROLLUPS})

@@ -1,11 +1,12 @@
 """The build's steps one at a time, for tests that look at a single step.
 
-Production runs them together inside `build.build()` (one streaming pass); these two helpers
+Production runs them together inside `build.build()` (part by part); these two helpers
 stop early so a test can check the typed sources or the rollups without publishing anything.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -26,6 +27,11 @@ def read_sources(data_dir: Path) -> Sources:
     return sources
 
 
-def run_sql(sources: Sources, sql_dir: Path = SQL_DIR) -> dict[str, pl.DataFrame]:
-    """The rollups alone, as the build computes them."""
-    return compute(sources, sql_dir).rollups
+def run_sql(sources: Sources, sql_dir: Path = SQL_DIR, *, part_rows: int | None = None) -> dict[str, pl.DataFrame]:
+    """The rollups alone, as the build computes them (its parts read back and concatenated)."""
+    with tempfile.TemporaryDirectory() as staging:
+        computed = compute(sources, Path(staging), sql_dir, part_rows=part_rows)
+        return {
+            name: pl.concat([pl.read_parquet(Path(staging) / part) for part in parts], how="vertical", rechunk=True)
+            for name, parts in computed.parts.items()
+        }

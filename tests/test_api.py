@@ -24,9 +24,11 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from starlette.requests import Request
 
 from app import create_app
 from campaign_analytics.build.pipeline import BuildResult
+from campaign_analytics.serve.routes.canonical import top_query
 from campaign_analytics.serve.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
 from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE
@@ -453,8 +455,84 @@ def test_query_strings_are_read_like_starlette_reads_them(client: TestClient, qu
     assert (body["campaign_id"], len(body["creators"])) == ("cmp-001", creator_count)
 
 
-def test_an_empty_campaign_id_is_an_unknown_campaign(client: TestClient) -> None:
-    assert client.get("/creators/top?campaign_id=").json() == {"detail": "campaign '' not found"}
+@pytest.mark.parametrize(
+    ("url", "loc"),
+    [
+        ("/creators/top?campaign_id=", ["query", "campaign_id"]),
+        ("/campaigns//performance", ["path", "campaign_id"]),
+        ("/campaigns//anomalies", ["path", "campaign_id"]),
+    ],
+)
+def test_an_empty_campaign_id_is_422_naming_the_parameter(client: TestClient, url: str, loc: list[str]) -> None:
+    response = client.get(url)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [loc]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/campaigns/cmp-001/performance?format=csv",
+        "/campaigns/cmp-001/anomalies?format=csv",
+        "/creators/top?campaign_id=cmp-001&format=xml",
+        "/campaigns?format=xml",
+        "/campaigns/cmp-001/daily?format=xml",
+    ],
+)
+def test_a_format_the_route_does_not_offer_is_the_same_422_everywhere(client: TestClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (["query", "format"], "literal_error")
+
+
+@pytest.mark.parametrize("url", ["/campaigns/cmp-001/performance", "/campaigns/cmp-002/anomalies"])
+def test_format_json_is_the_usual_body(client: TestClient, url: str) -> None:
+    assert client.get(url + "?format=json").content == client.get(url).content
+
+
+@pytest.mark.parametrize(
+    ("canonical", "declared"),
+    [
+        # the first of each pair is read by the route's canonical reader, the second (same
+        # meaning, another spelling) goes through FastAPI's declared parameters
+        ("/campaigns/cmp-001/performance", "/campaigns/cmp-001/performance?format=json"),
+        ("/campaigns/cmp-002/anomalies", "/campaigns/cmp-002/anomalies?unused=1"),
+        ("/creators/top?campaign_id=cmp-001&limit=2", "/creators/top?campaign_id=cmp-001&limit=+2"),
+        ("/creators/top?campaign_id=cmp-004", "/creators/top?campaign_id=cmp-004&limit=10&unused="),
+        (
+            "/creators/top?campaign_id=cmp-004&limit=3&format=csv",
+            "/creators/top?campaign_id=cmp-004&limit=03.0&format=csv",
+        ),
+        ("/campaigns/cmp-404/performance", "/campaigns/cmp-404/performance?format=json"),
+    ],
+)
+def test_canonical_and_declared_requests_get_the_same_answer(client: TestClient, canonical: str, declared: str) -> None:
+    fast, slow = client.get(canonical), client.get(declared)
+    assert (fast.status_code, fast.headers["content-type"], fast.content) == (
+        slow.status_code,
+        slow.headers["content-type"],
+        slow.content,
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "read"),
+    [
+        ("campaign_id=cmp-001", True),
+        ("campaign_id=cmp-001&limit=100&format=csv", True),
+        ("campaign_id=cmp-001&limit=+2", False),
+        ("campaign_id=cmp-001&limit=101", False),
+        ("campaign_id=cmp-001&limit=0100", False),
+        ("campaign_id=&limit=2", False),
+        ("limit=2", False),
+        ("campaign_id=cmp-001&format=xml", False),
+        ("campaign_id=cmp-001&unused=1", False),
+    ],
+)
+def test_the_top_reader_takes_only_canonical_queries(client: TestClient, query: str, read: bool) -> None:
+    scope = {"type": "http", "query_string": query.encode(), "path_params": {}, "app": client.app}
+    assert (top_query(1, 100, 10)(Request(scope)) is not None) is read
 
 
 def test_campaign_id_is_required(client: TestClient) -> None:
@@ -578,7 +656,8 @@ def test_openapi_documents_the_response_models(client: TestClient) -> None:
     assert "502" in paths["/campaigns/{campaign_id}/anomalies"]["get"]["responses"]
     for path in ("/campaigns/{campaign_id}/performance", "/campaigns/{campaign_id}/anomalies"):
         assert [(p["name"], p["in"], p["required"]) for p in paths[path]["get"]["parameters"]] == [
-            ("campaign_id", "path", True)
+            ("campaign_id", "path", True),
+            ("format", "query", False),
         ]
     assert [(p["name"], p["required"]) for p in paths["/creators/top"]["get"]["parameters"]] == [
         ("campaign_id", True),
@@ -586,3 +665,22 @@ def test_openapi_documents_the_response_models(client: TestClient) -> None:
         ("format", False),
     ]
     assert "422" in paths["/creators/top"]["get"]["responses"]  # limit and campaign_id are validated
+    top = {p["name"]: p for p in paths["/creators/top"]["get"]["parameters"]}
+    assert top["limit"]["schema"] | {"minimum": 1, "maximum": 100, "default": 10} == top["limit"]["schema"]
+    assert top["format"]["schema"]["enum"] == ["json", "csv"]
+    assert top["campaign_id"]["schema"]["minLength"] == 1
+    assert "text/csv" in paths["/creators/top"]["get"]["responses"]["200"]["content"]
+
+
+def test_docs_group_the_routes_by_tag(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    tags = {path: item["get"]["tags"] for path, item in paths.items()}
+    assert tags == {
+        "/livez": ["operations"],
+        "/health": ["operations"],
+        "/campaigns/{campaign_id}/performance": ["rollups"],
+        "/creators/top": ["rollups"],
+        "/campaigns/{campaign_id}/anomalies": ["rollups"],
+        "/campaigns": ["explorer"],
+        "/campaigns/{campaign_id}/daily": ["explorer"],
+    }

@@ -26,6 +26,7 @@ from tests.stub_benchmarks import closed_port_url
 SCREENSHOTS = REPO / "build" / "screenshots"
 WAIT_SECONDS = 15
 TIMES, EN_DASH = "\u00d7", "\u2013"  # the page prints ROAS as "2.68" + TIMES, ranges as "1" + EN_DASH + "6"
+EM_DASH = "\u2014"  # a total the campaign does not have yet
 
 _missing = browser.missing()
 if _missing is not None and os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
@@ -214,6 +215,14 @@ def test_a_campaign_without_metrics_says_so(page: Any, live_url: str) -> None:
     open_campaign(page, live_url, "cmp-006")
     wait(page, lambda d: "No daily metrics" in css(d, "#charts")[0].text, "cmp-006 had no empty-state message")
     assert css(page, "figure.chart") == []
+    alerts = css(page, "#alerts")[0].text
+    assert "No metrics yet" in alerts and "No alerts" not in alerts
+    assert "no metrics yet" in css(page, ".detail-head")[0].text
+    # its totals read as in the list: a dash each, not 0 or 0.00 %
+    assert {k.text for k in css(page, ".kpi dd")} == {EM_DASH}
+    wait(page, lambda d: css(d, '#campaign-rows tr[data-campaign="cmp-006"] td'), "the list beside it did not show")
+    cells = css(page, '#campaign-rows tr[data-campaign="cmp-006"] td')
+    assert cells and {c.text for c in cells} == {EM_DASH}
 
 
 def test_an_unknown_campaign_says_not_found(page: Any, live_url: str) -> None:

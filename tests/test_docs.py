@@ -113,9 +113,9 @@ def test_examples_are_real_answers_of_the_visible_sample(
 
 
 STATUSES = {
-    "/campaigns/{campaign_id}/performance": {"200", "304", "404", "503"},
+    "/campaigns/{campaign_id}/performance": {"200", "304", "404", "422", "503"},
     "/creators/top": {"200", "304", "404", "422", "503"},
-    "/campaigns/{campaign_id}/anomalies": {"200", "304", "404", "502", "503"},
+    "/campaigns/{campaign_id}/anomalies": {"200", "304", "404", "422", "502", "503"},
     "/health": {"200", "503"},
     "/livez": {"200"},
 }

@@ -8,7 +8,6 @@ anomalies' alerts). A second tiny dataset carries the names CSV must quote, and 
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import json
 import re
@@ -25,7 +24,7 @@ from pydantic import BaseModel
 from campaign_analytics.build.pipeline import build
 from campaign_analytics.published.manifest import find_published
 from campaign_analytics.serve.app import create_app
-from campaign_analytics.serve.routes import explorer
+from campaign_analytics.serve.catalog import DAY_COLUMNS, CampaignCatalog
 from campaign_analytics.serve.schemas import CampaignDaily, CampaignDailyChecked, CampaignList, CampaignPerformance
 from campaign_analytics.serve.store import RollupStore
 from campaign_analytics.settings import Settings
@@ -348,6 +347,24 @@ def test_daily_with_thresholds_of_cmp_005(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("campaign_id", VISIBLE_IDS)
+def test_every_body_is_compact_json(client: TestClient, campaign_id: str) -> None:
+    for url in (
+        f"/campaigns/{campaign_id}/daily?with_thresholds=true",
+        f"/campaigns/{campaign_id}/daily",
+        f"/campaigns/{campaign_id}/anomalies",
+        "/campaigns",
+    ):
+        body = client.get(url).content
+        assert body == json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False).encode(), url
+
+
+def test_issues_are_written_as_in_the_anomalies_body(client: TestClient) -> None:
+    daily = client.get("/campaigns/cmp-005/daily?with_thresholds=true").content
+    assert b'"issues":["roas_below_threshold","spend_without_conversions"]' in daily
+    assert b'"issues":[]' in daily
+
+
+@pytest.mark.parametrize("campaign_id", VISIBLE_IDS)
 def test_days_with_issues_are_the_anomalies_alerts(client: TestClient, campaign_id: str) -> None:
     checked = body_of(client.get(f"/campaigns/{campaign_id}/daily?with_thresholds=true"))
     anomalies = client.get(f"/campaigns/{campaign_id}/anomalies").json()
@@ -571,17 +588,12 @@ def test_a_replaced_store_is_prepared_afresh(client: TestClient, odd: TestClient
     assert ids(body_of(client.get("/campaigns"))) == VISIBLE_IDS
 
 
-def test_prepared_data_lives_and_dies_with_its_store(visible_rollup_dir: Path) -> None:
+def test_each_loaded_build_comes_with_its_own_catalog(visible_rollup_dir: Path) -> None:
     published = find_published(visible_rollup_dir)
     assert published is not None
-    store = RollupStore.load(published)
-    first = explorer.prepared(store)
-    assert explorer.prepared(store) is first
-    assert explorer.prepared(RollupStore.load(published)) is not first
-    count = len(explorer._PREPARED)
-    del store, first
-    gc.collect()
-    assert len(explorer._PREPARED) < count
+    first, second = RollupStore.verified(published), RollupStore.verified(published)
+    assert first.catalog is not second.catalog
+    assert first.catalog.campaigns["campaign_id"].to_list() == VISIBLE_IDS  # made at load, in the store's order
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -608,6 +620,13 @@ def test_the_page_loads_nothing_from_elsewhere(client: TestClient) -> None:
         # the SVG namespace is a name, not a request
         assert re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text.replace("http://www.w3.org/2000/svg", "")) == []
         assert "@import" not in text
+
+
+def test_every_file_of_the_page_is_revalidated_under_its_policy(client: TestClient) -> None:
+    for path in ("/", "/static/index.html", "/static/explorer.js", "/static/explorer.css"):
+        headers = client.get(path).headers
+        assert headers["cache-control"] == "no-cache", path
+        assert headers["content-security-policy"].startswith("default-src 'self'"), path
 
 
 def test_unknown_assets_are_404(client: TestClient) -> None:
@@ -640,21 +659,21 @@ def test_models_describe_the_bodies() -> None:
 # --- search: the bigram index answers exactly like a scan -----------------------------------
 
 
-def _prepared_for(ids: list[str], names: list[str | None]) -> explorer.Prepared:
+def _catalog_for(ids: list[str], names: list[str | None]) -> CampaignCatalog:
     import polars as pl
 
     zeros = {c: [0] * len(ids) for c in ("total_impressions", "total_clicks", "total_conversions")}
     floats = {c: [0.0] * len(ids) for c in ("total_spend", "total_revenue", "ctr", "cvr", "roas")}
     performance = pl.DataFrame({"campaign_id": ids, "campaign_name": names, **zeros, **floats})
     days = pl.DataFrame(
-        {"campaign_id": [], "metric_date": [], **{c: [] for c in explorer.DAY_COLUMNS[1:]}},
+        {"campaign_id": [], "metric_date": [], **{c: [] for c in DAY_COLUMNS[1:]}},
         schema={
             "campaign_id": pl.String,
             "metric_date": pl.Date,
-            **dict.fromkeys(explorer.DAY_COLUMNS[1:], pl.Float64),
+            **dict.fromkeys(DAY_COLUMNS[1:], pl.Float64),
         },
     )
-    return explorer.Prepared(
+    return CampaignCatalog(
         {
             "campaign_performance": performance,
             "top_creators": performance.select("campaign_id"),
@@ -670,15 +689,15 @@ def _prepared_for(ids: list[str], names: list[str | None]) -> explorer.Prepared:
 )
 def test_search_masks_equal_a_plain_substring_scan(names: list[str | None], needles: list[str]) -> None:
     ids = [f"c{i:03d}" for i in range(len(names))]
-    prepared = _prepared_for(ids, names)
+    catalog = _catalog_for(ids, names)
     for needle in needles:  # in sequence: masks made for one needle serve the next
         expected = [needle in f"{i}\x00{(n or '').lower()}" for i, n in zip(ids, names, strict=True)]
-        assert prepared.matching(needle.lower()).to_list() == expected, needle
+        assert catalog.matching(needle.lower()).to_list() == expected, needle
 
 
 def test_a_needle_is_more_than_its_bigrams() -> None:
     # "baab" holds both bigrams of "aba" ("ab", "ba") but not "aba" itself
-    prepared = _prepared_for(["c1", "c2", "c3"], ["baab", "Xaba", None])
-    assert prepared.matching("aba").to_list() == [False, True, False]
-    assert prepared.matching("ab").to_list() == [True, True, False]
-    assert prepared.matching("zz").to_list() == [False, False, False]
+    catalog = _catalog_for(["c1", "c2", "c3"], ["baab", "Xaba", None])
+    assert catalog.matching("aba").to_list() == [False, True, False]
+    assert catalog.matching("ab").to_list() == [True, True, False]
+    assert catalog.matching("zz").to_list() == [False, False, False]

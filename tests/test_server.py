@@ -31,9 +31,9 @@ from campaign_analytics.http.protocol import (
     EscapeControlCharacters,
     HeadLimitedHttpToolsProtocol,
     bounded_protocol,
-    escape_controls,
     serve_options,
 )
+from campaign_analytics.messages import escape_controls
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import ServerLimits, Settings
 from tests.datasets import REPO, VISIBLE

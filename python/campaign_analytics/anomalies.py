@@ -5,16 +5,17 @@ spend. Every comparison is exact: thresholds are kept as the decimals the benchm
 wrote (never binary floats; benchmarks.py bounds their size) and a ratio is compared by
 cross-multiplying integers, so a day exactly at the threshold is never "below" it.
 
-A campaign's days are given as columns (`DayColumns`: five tuples of ints, one value per day,
-by date), which is how the store keeps them: plain tuples of ints are not tracked by the
-cyclic GC, so the days of every campaign cost a collection nothing.
+A campaign's days are given as columns (`DayColumns`: five sequences of ints, one value per
+day, by date); the store hands over slices of its `array('q')` columns, which the cyclic GC
+does not track, so the days of every campaign cost a collection nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 
 CTR_BELOW = "ctr_below_threshold"
 ROAS_BELOW = "roas_below_threshold"
@@ -30,17 +31,21 @@ class Thresholds:
 
     min_ctr: Decimal
     min_roas: Decimal
-    # derived once (a fixture's Thresholds serve many requests): each as numerator/denominator,
-    # and the JSON object the anomalies body echoes
-    ctr_ratio: tuple[int, int] = field(init=False, repr=False, compare=False)
-    roas_ratio: tuple[int, int] = field(init=False, repr=False, compare=False)
-    json: str = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ctr_ratio", self.min_ctr.as_integer_ratio())
-        object.__setattr__(self, "roas_ratio", self.min_roas.as_integer_ratio())
-        floats = (float(self.min_ctr), float(self.min_roas))
-        object.__setattr__(self, "json", '{{"min_ctr":{!r},"min_roas":{!r}}}'.format(*floats))
+    # Derived on first use and kept (a fixture's Thresholds serve many requests).
+    @cached_property
+    def ctr_ratio(self) -> tuple[int, int]:
+        """min_ctr as (numerator, denominator)."""
+        return self.min_ctr.as_integer_ratio()
+
+    @cached_property
+    def roas_ratio(self) -> tuple[int, int]:
+        return self.min_roas.as_integer_ratio()
+
+    @cached_property
+    def json(self) -> str:
+        """The `thresholds` object the bodies echo (compact, floats by their shortest repr)."""
+        return f'{{"min_ctr":{float(self.min_ctr)!r},"min_roas":{float(self.min_roas)!r}}}'
 
 
 def alert_issues(days: DayColumns, thresholds: Thresholds) -> list[tuple[int, tuple[str, ...]]]:

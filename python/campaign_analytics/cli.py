@@ -19,8 +19,10 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 import traceback
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -292,8 +294,10 @@ def serve(args: argparse.Namespace) -> int:
     except CampaignAnalyticsError as exc:
         print(f"campaign-analytics serve: {exc.detail}", file=sys.stderr)
         return 1
+    if port:  # port 0: the system picks one, and uvicorn's own line says which
+        threading.Thread(target=_announce_when_up, args=(args.host, port), name="announce", daemon=True).start()
     uvicorn.run(
-        "campaign_analytics.serve.app:create_app",
+        "campaign_analytics.serve.app:create_app_for_server",
         factory=True,
         host=args.host,
         port=port,
@@ -306,6 +310,23 @@ def serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     return 0
+
+
+def _announce_when_up(host: str, port: int, pause: float = 0.1) -> None:
+    """Once the server answers /livez, say where to go: the explorer and the API docs. Asking
+    the server itself is the one signal that holds for one worker or several."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, f"[{host}]" if ":" in host else host)
+    base = f"http://{shown}:{port}"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP_PROXY
+    while True:
+        try:
+            with direct.open(base + "/livez", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        time.sleep(pause)
+    _write(sys.stderr, f"campaign-analytics serve: explorer {base}/  API docs {base}/docs")
 
 
 def _multiprocess_metrics(directory: object) -> None:

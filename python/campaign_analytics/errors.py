@@ -15,6 +15,8 @@ Domain code raises these; `serve/app.py` has the one handler that turns them int
 
 from __future__ import annotations
 
+from campaign_analytics.messages import shorten
+
 
 class CampaignAnalyticsError(Exception):
     """Base of the tree; the message is what a user sees, so it must say what and where."""
@@ -59,8 +61,7 @@ class CampaignNotFound(CampaignAnalyticsError):
     status_code = 404
 
     def __init__(self, campaign_id: str) -> None:
-        shown = campaign_id if len(campaign_id) <= 200 else campaign_id[:200] + "..."
-        super().__init__(f"campaign {shown!r} not found")
+        super().__init__(f"campaign {shorten(campaign_id)!r} not found")
         self.campaign_id = campaign_id
 
 

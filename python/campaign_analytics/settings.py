@@ -105,12 +105,8 @@ class Settings:
             rollup_dir=paths.rollup_dir,
             benchmark_fixtures_file=env.get("BENCHMARK_FIXTURES_FILE") or None,
             benchmark_api_base=env.get("BENCHMARK_API_BASE") or DEFAULT_BENCHMARK_API_BASE,
-            benchmark_timeout_seconds=_positive_seconds(
-                "BENCHMARK_TIMEOUT_SECONDS", env.get("BENCHMARK_TIMEOUT_SECONDS"), DEFAULT_BENCHMARK_TIMEOUT_SECONDS
-            ),
-            rollup_check_seconds=_positive_seconds(
-                "ROLLUP_CHECK_SECONDS", env.get("ROLLUP_CHECK_SECONDS"), DEFAULT_ROLLUP_CHECK_SECONDS
-            ),
+            benchmark_timeout_seconds=_env_seconds(env, "BENCHMARK_TIMEOUT_SECONDS", DEFAULT_BENCHMARK_TIMEOUT_SECONDS),
+            rollup_check_seconds=_env_seconds(env, "ROLLUP_CHECK_SECONDS", DEFAULT_ROLLUP_CHECK_SECONDS),
         )
         return replace(settings, **operations_from_env(env))  # type: ignore[arg-type]  # keys are fields
 
@@ -166,18 +162,6 @@ def _whole_seconds(raw: str | None) -> int:
     return int(raw.strip())
 
 
-def _positive_seconds(name: str, raw: str | None, default: float) -> float:
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be a finite number > 0")
-    return value
-
-
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 
@@ -214,7 +198,8 @@ def _env_bytes(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
+    """The variable `name` as a finite number of seconds > 0, or `default` when unset or empty."""
+    raw = (env.get(name) or "").strip()
     if not raw:
         return default
     try:

@@ -1,10 +1,12 @@
 """The batch build: validated sources -> SQL -> checked rollups -> Parquet, published atomically.
 
     open_sources(DATA_DIR)             sources.py: small tables checked, the metrics scan planned
-      -> compute()                     each SQL file's rollup CTE + the audit + data quality,
-                                       all campaigns in one streaming pass; bad cells raise here
-      -> check_rollups()               unique keys; creators and days reconcile with the totals
-      -> publish()                     new folder under builds/, manifest last, then swap `current`
+      -> compute()                     engines/polars.py: the metrics split by campaign range, then
+                                       per part each SQL file's rollup CTE + the audit + data
+                                       quality; bad cells raise here; check_rollups() (unique
+                                       keys, order, reconciliation) per part; Parquet parts
+                                       written into a staging folder under builds/
+      -> publish_staged()              manifest last, then swap `current`
 
 Each `sql/<rollup>.sql` is one statement, written for two uses (docs/contract.md §3a): standalone in DuckDB
 with `?` parameters, for one campaign, and here, for every campaign. Its last CTE, named after
@@ -29,11 +31,10 @@ from typing import Any
 import polars as pl
 
 from campaign_analytics import __version__
-from campaign_analytics.build.checks import check_rollups
-from campaign_analytics.build.engines.polars import compute
-from campaign_analytics.build.publish import exclusive, publish, publish_staged, staging_folder
+from campaign_analytics.build.engines.polars import Computed, compute
+from campaign_analytics.build.publish import exclusive, publish_staged, staging_folder
 from campaign_analytics.build.quality import check_quality
-from campaign_analytics.build.sources import open_sources
+from campaign_analytics.build.sources import Sources, open_sources
 from campaign_analytics.build.sql import RollupSql, read_sql
 from campaign_analytics.errors import ConfigError
 from campaign_analytics.published.manifest import (
@@ -111,21 +112,35 @@ def build(
             raise ConfigError(f"{data_dir}: the default engine reads local folders; --engine spark reads URIs")
         step("reading the small tables, opening the metrics")
         sources = open_sources(data_dir)
-        step("running the SQL, the audit and the data-quality counts (one streaming pass)")
-        computed = compute(sources, sql_dir, queries)
-        step("checking the rollups (keys, order, reconciliation)")
-        check_rollups(computed.rollups, queries)
-        check_quality(computed.data_quality, computed.metric_rows, max_ratios or {})
-        rows = {
-            "campaigns": sources.campaigns.height,
-            "creators": sources.creators.height,
-            "campaign_daily_metrics": computed.metric_rows,
-        }
-        inputs = {name: describe_input(path) | {"rows": rows[name]} for name, path in sources.files.items()}
-        manifest = _manifest(dataset or data_dir.resolve().name, inputs, sql_dir, computed.data_quality, "polars", {})
-        step("writing Parquet and publishing")
-        published = publish(rollup_dir, computed.rollups, manifest)
+        with staging_folder(rollup_dir) as staging:
+            # the rollups are checked (keys, order, reconciliation) and written part by part
+            computed = compute(sources, staging, sql_dir, queries, progress=step)
+            published = _publish(rollup_dir, staging, data_dir, dataset, sql_dir, sources, computed, max_ratios, step)
     return BuildResult(published, time.perf_counter() - started)
+
+
+def _publish(
+    rollup_dir: Path,
+    staging: Path,
+    data_dir: Path,
+    dataset: str | None,
+    sql_dir: Path,
+    sources: Sources,
+    computed: Computed,
+    max_ratios: Mapping[str, float] | None,
+    step: Callable[[str], None],
+) -> PublishedBuild:
+    """The manifest of a computed build, then its staging folder published."""
+    check_quality(computed.data_quality, computed.metric_rows, max_ratios or {})
+    rows = {
+        "campaigns": sources.campaigns.height,
+        "creators": sources.creators.height,
+        "campaign_daily_metrics": computed.metric_rows,
+    }
+    inputs = {name: describe_input(path) | {"rows": rows[name]} for name, path in sources.files.items()}
+    manifest = _manifest(dataset or data_dir.resolve().name, inputs, sql_dir, computed.data_quality, "polars", {})
+    step("publishing")
+    return publish_staged(rollup_dir, staging, computed.parts, manifest)
 
 
 def _build_on_spark(

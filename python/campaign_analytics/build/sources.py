@@ -14,7 +14,9 @@ files read money as decimals, so `metric_rows` gives them the same cells as `Dec
 The small tables are read and checked eagerly. The metrics table can be large, so
 `open_sources` only plans it: a lazy scan whose typed columns feed the SQL, and an `audit`
 (one row: row count, bad cells per column, column totals) computed in the same streaming pass.
-Only when the audit finds a bad cell is the file read again, eagerly, to name line and column.
+`Sources.plan` makes the same three plans over a copy of some of the raw rows (a part of a
+build split by campaign). Only when an audit finds a bad cell is the file read again, eagerly,
+to name line and column.
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ class Sources:
     metric_rows: pl.LazyFrame
     audit: pl.LazyFrame
     files: dict[str, Path]
+    raw: pl.LazyFrame  # the metrics columns as read, before any conversion (what `plan_metrics` takes)
+
+    def plan(self, raw: pl.LazyFrame) -> MetricPlans:
+        """`metrics`, `metric_rows` and `audit` over `raw`: rows with the columns and types of
+        `self.raw` (a copy of some of its rows, such as one part of a partitioned build)."""
+        return plan_metrics(raw, self.raw.collect_schema())
 
     def check_audit(self, audit: dict[str, int]) -> None:
         if any(audit[c.name] for c in METRICS.columns if c.name in audit):
@@ -140,11 +148,31 @@ def open_sources(data_dir: Path) -> Sources:
         raise InvalidSourceData(f"{data_dir}: DATA_DIR is not a folder")
     files = {spec.name: locate(data_dir, spec) for spec in TABLES}
     raw = _scan(files[METRICS.name], METRICS)
-    schema = raw.collect_schema()
-    columns = METRICS.columns
+    plans = plan_metrics(raw, raw.collect_schema())
     return Sources(
         campaigns=read_table(files[CAMPAIGNS.name], CAMPAIGNS),
         creators=read_table(files[CREATORS.name], CREATORS),
+        metrics=plans.metrics,
+        metric_rows=plans.metric_rows,
+        audit=plans.audit,
+        files=files,
+        raw=raw,
+    )
+
+
+@dataclass(frozen=True)
+class MetricPlans:
+    """The metrics table planned three ways over one lazy input (see `Sources`)."""
+
+    metrics: pl.LazyFrame
+    metric_rows: pl.LazyFrame
+    audit: pl.LazyFrame
+
+
+def plan_metrics(raw: pl.LazyFrame, schema: pl.Schema) -> MetricPlans:
+    """Typed metrics, the SQL's view of them, and the audit, over metrics columns as read."""
+    columns = METRICS.columns
+    return MetricPlans(
         metrics=raw.select(_value(c, schema[c.name]) for c in columns),
         metric_rows=raw.select(_sql_value(c, schema[c.name]) for c in columns),
         audit=raw.select(
@@ -153,7 +181,6 @@ def open_sources(data_dir: Path) -> Sources:
             # the sums the SQL will make can only overflow if the whole column's sum does
             *(_value(c, schema[c.name]).cast(pl.Int128).sum().alias(f"sum_{c.output_name}") for c in _summed(columns)),
         ),
-        files=files,
     )
 
 

@@ -1,14 +1,14 @@
 """The HTTP layer around the API's routes, installed by `create_app()` in one call.
 
 install_http(app, settings)
-  logging      logs.configure(): one format for our loggers and uvicorn's
   middleware   RequestLogMiddleware (request id, nosniff, access log, metrics)
                -> CORSMiddleware (only when CORS_ALLOW_ORIGINS is set)
                -> HttpCachingMiddleware (HEAD, ETag, 304, Cache-Control) -> the routes
   GET /metrics Prometheus text format (metrics.py)
-  /docs, /redoc offline (docs.py), and the schema's headers and status codes
+  /docs, /redoc offline (openapi_docs.py), and the schema's headers and status codes
 
-(service.py announces each build it starts serving: one INFO line and the build's metrics.)
+(Logging is set up by `create_app()` before anything else, logs.configure(); service.py
+announces each build it starts serving: one INFO line and the build's metrics.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.middleware.cors import CORSMiddleware
 
-from campaign_analytics.http import logs, metrics
+from campaign_analytics.http import metrics
 from campaign_analytics.http.middleware import HttpCachingMiddleware, RequestLogMiddleware, printable
 from campaign_analytics.http.openapi_docs import document, install_docs
 from campaign_analytics.settings import Settings
@@ -34,7 +34,6 @@ REVALIDATE_SUFFIXES = ("/anomalies",)
 
 
 def install_http(app: FastAPI, settings: Settings) -> None:
-    logs.configure(settings.log_format, settings.log_level, access_log=settings.access_log)
     install_docs(app)
     document(app)
     multiprocess_dir = settings.prometheus_multiproc_dir
@@ -46,13 +45,9 @@ def install_http(app: FastAPI, settings: Settings) -> None:
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
     fresh = f"public, max-age={settings.cache_max_age_seconds}".encode()
-    policies: dict[str, bytes] = {}
 
     def cache_control(route: str) -> bytes:
-        policy = policies.get(route)
-        if policy is None:
-            policy = policies[route] = b"no-cache" if route.endswith(REVALIDATE_SUFFIXES) else fresh
-        return policy
+        return b"no-cache" if route.endswith(REVALIDATE_SUFFIXES) else fresh
 
     # add_middleware puts each one outside the ones before it
     app.add_middleware(HttpCachingMiddleware, cache_control=cache_control)

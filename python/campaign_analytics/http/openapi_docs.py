@@ -3,8 +3,8 @@
     install_docs(app)   /docs (Swagger UI) and /redoc served with assets shipped in the
                         `fastapi-offline` package, under /docs-assets/; no CDN, no web fonts
     document(app)       the schema also lists what the HTTP layer adds: the response headers
-                        (X-Build-Id, ETag, Cache-Control, X-Request-ID), 304 on read routes, the
-                        422 of /creators/top, and HEAD (in each route's description)
+                        (X-Build-Id, ETag, Cache-Control, X-Request-ID), 304 on read routes, and
+                        HEAD (in each route's description); the rest FastAPI writes from the routes
 
 FastAPI's own docs pages load Swagger UI and ReDoc from a CDN (pinned to a major version,
 without integrity); here the same pages point at local copies instead.
@@ -19,7 +19,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.openapi.utils import validation_error_definition, validation_error_response_definition
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
@@ -131,20 +130,12 @@ def document(app: FastAPI) -> None:
 
 
 def _enrich(schema: dict[str, Any]) -> None:
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
     for path, item in schema.get("paths", {}).items():
         get = item.get("get")
         if get is None:
             continue
         get["description"] = get.get("description", "") + HEAD_NOTE
         responses = get.setdefault("responses", {})
-        if any(p.get("in") == "query" for p in get.get("parameters", [])) and "422" not in responses:
-            components.setdefault("ValidationError", validation_error_definition)
-            components.setdefault("HTTPValidationError", validation_error_response_definition)
-            responses["422"] = {
-                "description": "A query parameter is missing or invalid (FastAPI's validation body)",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
-            }
         read_route = path.startswith(("/campaigns/", "/creators/"))
         for status, response in responses.items():
             headers = response.setdefault("headers", {})

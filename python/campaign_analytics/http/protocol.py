@@ -24,6 +24,14 @@ How to run it (`serve_options()` gives the same to `uvicorn.run`; `--workers` wo
 moment (`ServerLimits.from_env`): a malformed value stops the server at start-up with a
 message, not at its first connection. Tests use `bounded_protocol(ServerLimits(...))`.
 
+How, with no private uvicorn API: `HeadLimitedHttpToolsProtocol` is an `asyncio.Protocol`
+that holds the protocol `--http httptools` selects and hands it every event unchanged (made
+with the arguments uvicorn gave, whatever they are). It reads the same bytes first with a
+parser of its own (httptools' public `HttpRequestParser`, the parser uvicorn uses), which
+only tracks where each request head starts and ends; a refused head is never handed on, and
+the answer is written to the asyncio transport. A malformed request or an upgrade is left
+entirely to uvicorn, which answers it as it always does.
+
 Logging: uvicorn 0.54 itself logs invalid requests without their bytes and quotes the path in
 its access log, but the access log prints the query string as sent, and whatever a future
 version or another protocol logs is out of our hands. `EscapeControlCharacters` is a
@@ -37,13 +45,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from http import HTTPStatus
+from typing import Any, ClassVar, cast
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from campaign_analytics.messages import escape_controls
 from campaign_analytics.settings import ServerLimits
 
 TIMEOUT_KEEP_ALIVE_SECONDS = 5  # uvicorn's default, written down so the README command shows it
@@ -58,32 +67,41 @@ LINGER_SECONDS = 1.0
 _HTTP_VERSION_LINE = len(" HTTP/1.1\r\n")  # after the target; "1.0" has the same length
 _HEAD_END = len("\r\n")
 
-
-class _HeadTooLarge(Exception):
-    """Raised inside a parser callback to stop parsing a head over the limit."""
+log = logging.getLogger("uvicorn.error")
 
 
-class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
-    """HttpToolsProtocol with a bounded request head: size (431) and time to complete (408).
-    The limits are a class attribute (uvicorn makes one protocol object per connection from
-    the class it is given): see `bounded_protocol`."""
+class HeadLimitedHttpToolsProtocol(asyncio.Protocol):
+    """uvicorn's httptools protocol behind a bounded request head: size (431) and time to
+    complete (408). The limits are a class attribute (uvicorn makes one protocol object per
+    connection from the class it is given): see `bounded_protocol`."""
 
     limits: ClassVar[ServerLimits] = ServerLimits()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        self.inner = HttpToolsProtocol(*args, **kwargs)
+        self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.peer = ""
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_started = 0.0  # loop time the clock of the current head runs from
         self._in_head = False  # between a request's first byte and the end of its headers
+        self._heads = 0  # requests begun on this connection
+        self._head_size = 0  # the current head's canonical size so far (target and headers)
         self._head_read = 0  # bytes of reads that arrived while the head was still incomplete
+        self._too_large = False  # set by a parser callback, acted on after the feed
         self._refused = False  # answered 431/408: drop what still arrives until the close
 
-    # -- connection ------------------------------------------------------------------------
+    # -- the asyncio.Protocol events, handed on ---------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn annotates BaseTransport
-        super().connection_made(transport)
-        # the first request's clock runs from the connection: one that never sends a byte
-        # is not held either
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is one, without subclassing it
+        self.loop = asyncio.get_running_loop()
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]} - " if isinstance(peer, tuple) and len(peer) >= 2 else ""
+        self.inner.connection_made(self.transport)
+        # the first request's clock runs from the connection: one that never sends a byte is
+        # not held either
         self._head_started = self.loop.time()
         self._head_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._head_clock_rings)
 
@@ -91,112 +109,118 @@ class HeadLimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        super().connection_lost(exc)
+        self.inner.connection_lost(exc)
 
     def eof_received(self) -> None:
-        if self._refused:  # the client has nothing more to send: no need to linger
+        if self._refused and self.transport is not None:  # nothing more to read: no need to linger
             self.transport.close()
-        super().eof_received()
+        self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
 
     def data_received(self, data: bytes) -> None:
-        # Same steps as uvicorn's own, except that a head over the limit is a 431, not a 400.
         if self._refused:
             return
-        self._unset_keepalive_if_required()
-        was_in_head = self._in_head
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
-            return
-        except httptools.HttpParserError as exc:
-            if isinstance(exc.__context__, _HeadTooLarge):
+        if self.parser is not None:
+            was_in_head = self._in_head
+            try:
+                self.parser.feed_data(data)
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+                self.parser = None  # a malformed request (uvicorn's 400) or an upgrade: uvicorn's alone
+                self._in_head = False
+            if self._too_large:
                 self._refuse_large_head()
-            else:
-                self.logger.warning("Invalid HTTP request received.")
-                self.send_400_response("Invalid HTTP request received.")
-            return
-        if was_in_head and self._in_head:
-            # the whole read belongs to a head that is still not complete, and the parser may
-            # hold an unfinished header line: count what arrived, not what was parsed
-            self._head_read += len(data)
-            if self._head_read > self.limits.max_header_bytes:
-                self._refuse_large_head()
+                return
+            if was_in_head and self._in_head:
+                # the whole read belongs to a head that is still not complete, and the parser
+                # may hold an unfinished header line: count what arrived, not what was parsed
+                self._head_read += len(data)
+                if self._head_read > self.limits.max_header_bytes:
+                    self._refuse_large_head()
+                    return
+        self.inner.data_received(data)
 
-    # -- parser callbacks --------------------------------------------------------------------
+    # -- parser callbacks (httptools calls them while feed_data runs) ------------------------
 
     def on_message_begin(self) -> None:
+        assert self.loop is not None
         self._in_head = True
-        self._head_read = 0
-        if self.cycle is not None:  # not the connection's first request
+        self._head_size = self._head_read = 0
+        if self._heads:  # not the connection's first request: its clock starts now
             self._head_started = self.loop.time()
+        self._heads += 1
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._head_clock_rings)
-        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4  # "name: value\r\n"
 
     def on_headers_complete(self) -> None:
         # The head's canonical size: "METHOD target HTTP/1.1\r\n", "name: value\r\n" each, "\r\n".
         # (Counted once here: what a single read can bring is bounded by the read's size, and
         # longer heads are counted read by read in data_received.)
-        size = len(self.parser.get_method()) + 1 + len(self.url) + _HTTP_VERSION_LINE + _HEAD_END
-        for name, value in self.headers:
-            size += len(name) + len(value) + 4
-        if size > self.limits.max_header_bytes:
-            raise _HeadTooLarge  # httptools stops parsing; data_received answers 431
+        assert self.parser is not None
+        size = len(self.parser.get_method()) + 1 + self._head_size + _HTTP_VERSION_LINE + _HEAD_END
         self._in_head = False
-        super().on_headers_complete()
+        if size > self.limits.max_header_bytes:
+            self._too_large = True
 
     # -- the two refusals --------------------------------------------------------------------
 
     def _refuse_large_head(self) -> None:
         limit = self.limits.max_header_bytes
-        self.logger.warning("%sRequest head over %d bytes: answered 431.", self._peer(), limit)
-        self._answer_and_close(431, f"Request line and headers exceed {limit} bytes.")
+        log.warning("%sRequest head over %d bytes: answered 431.", self.peer, limit)
+        self._answer_and_close(
+            HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"Request line and headers exceed {limit} bytes."
+        )
 
     def _head_clock_rings(self) -> None:
         """The clock is lazy: it is not stopped when a head completes, nor restarted for every
-        request of a kept-alive connection (a timer per request cost more than the rest of
-        this class); when it rings, it looks at where the connection is."""
+        request of a kept-alive connection (a timer per request would cost more than the rest
+        of this class); when it rings, it looks at where the connection is."""
         self._head_timer = None
-        if self.transport.is_closing():
+        transport, loop = self.transport, self.loop
+        if transport is None or loop is None or transport.is_closing():
             return
         timeout = self.limits.header_timeout_seconds
         if not self._in_head:
-            if self.cycle is None:  # not a byte of a request since the connection opened
-                self.transport.close()
+            if not self._heads:  # not a byte of a request since the connection opened
+                transport.close()
             return  # between requests (uvicorn's keep-alive timeout) or in a body or response
-        left = self._head_started + timeout - self.loop.time()
-        if left > 0 or (self.cycle is not None and not self.cycle.response_complete):
-            # a later head's own time is not up yet; or a pipelined head waits behind a
-            # response still being made, which is never cut
-            self._head_timer = self.loop.call_later(left if left > 0 else timeout, self._head_clock_rings)
+        left = self._head_started + timeout - loop.time()
+        if left > 0 or not transport.is_reading():
+            # a later head's own time is not up yet; or uvicorn has paused reading (a pipelined
+            # request waits behind a response still being made), which is not the client's delay
+            self._head_timer = loop.call_later(left if left > 0 else timeout, self._head_clock_rings)
             return
-        self.logger.warning("%sRequest headers not complete within %g s: answered 408.", self._peer(), timeout)
-        self._answer_and_close(408, f"Request headers not complete within {timeout:g} s.")
+        log.warning("%sRequest headers not complete within %g s: answered 408.", self.peer, timeout)
+        self._answer_and_close(HTTPStatus.REQUEST_TIMEOUT, f"Request headers not complete within {timeout:g} s.")
 
-    def _answer_and_close(self, status: int, message: str) -> None:
+    def _answer_and_close(self, status: HTTPStatus, message: str) -> None:
+        transport, loop = self.transport, self.loop
+        assert transport is not None and loop is not None
         body = message.encode("ascii")
-        head = [STATUS_LINE[status]]
-        head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
-        head += [
-            b"content-type: text/plain; charset=utf-8\r\n",
-            b"content-length: %d\r\n" % len(body),
-            b"connection: close\r\n\r\n",
-        ]
-        self.transport.write(b"".join(head) + body)
+        transport.write(
+            b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode("ascii"))
+            + b"content-type: text/plain; charset=utf-8\r\n"
+            + b"content-length: %d\r\n" % len(body)
+            + b"connection: close\r\n\r\n"
+            + body
+        )
         self._in_head = False
         self._refused = True
-        if self.transport.can_write_eof():
-            self.transport.write_eof()  # the answer, then FIN; the reading side stays open a moment
-            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        if transport.can_write_eof():
+            transport.write_eof()  # the answer, then FIN; the reading side stays open a moment
+            loop.call_later(LINGER_SECONDS, transport.close)
         else:  # pragma: no cover - TLS transports cannot half-close
-            self.transport.close()
-
-    def _peer(self) -> str:
-        return f"{self.client[0]}:{self.client[1]} - " if self.client else ""
+            transport.close()
 
 
 def bounded_protocol(limits: ServerLimits) -> type[HeadLimitedHttpToolsProtocol]:
@@ -231,13 +255,6 @@ def __getattr__(name: str) -> Any:
 
 
 # --- logging -----------------------------------------------------------------------------------
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def escape_controls(text: str) -> str:
-    r"""Control characters as visible escapes: ESC -> `\x1b`, newline -> `\n`."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class EscapeControlCharacters(logging.Filter):

@@ -44,6 +44,7 @@ from typing import Any, Generic, TypeVar
 import polars as pl
 
 from campaign_analytics.errors import BuildCorrupt, RollupUnavailable
+from campaign_analytics.messages import shorten
 
 SCHEMA_VERSION = 2  # 2: a rollup is a list of parts (1 had one file per rollup)
 ROLLUPS = ("campaign_performance", "top_creators", "daily_anomalies")
@@ -336,15 +337,6 @@ def check_rollup_frame(name: str, frame: pl.DataFrame) -> None:
         raise BuildCorrupt(f"{name}: rows are not in {what}: row {bad + 1} {detail}")
 
 
-def check_rollup_frames(build: PublishedBuild, frames: dict[str, pl.DataFrame]) -> None:
-    """`check_rollup_frame` for each loaded rollup, with the build named in the error."""
-    for name, frame in frames.items():
-        try:
-            check_rollup_frame(name, frame)
-        except BuildCorrupt as exc:
-            raise BuildCorrupt(f"build {build.build_id}: {exc}") from None
-
-
 # --- choosing the build to serve -------------------------------------------------------------
 
 
@@ -512,9 +504,8 @@ def _sha256(mapping: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _show(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=True, default=str)
-    return text if len(text) <= limit else text[:limit] + "..."
+def _show(value: Any) -> str:
+    return shorten(json.dumps(value, ensure_ascii=True, default=str))
 
 
 def _values(row: dict[str, Any], columns: tuple[str, ...]) -> str:
@@ -522,4 +513,4 @@ def _values(row: dict[str, Any], columns: tuple[str, ...]) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return shorten((str(exc).strip().splitlines() or [type(exc).__name__])[0])

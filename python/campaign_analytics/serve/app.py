@@ -13,7 +13,6 @@ Settings are read when `create_app()` is called, never at import.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -22,7 +21,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from campaign_analytics import __version__
-from campaign_analytics.errors import CampaignAnalyticsError
+from campaign_analytics.errors import CampaignAnalyticsError, ConfigError
+from campaign_analytics.http import logs
 from campaign_analytics.http.install import install_http, printable  # ops
 from campaign_analytics.serve.benchmarks import BenchmarkSource, FixtureBenchmarks, HttpBenchmarks
 from campaign_analytics.serve.routes import explorer, rollups
@@ -43,6 +43,9 @@ def create_app(
     call opens and closes a client of its own.
     """
     config = settings or Settings.from_env()
+    # Logging first: what the start-up says (a build made now, the build served) is shown
+    # however the process was started, plain `uvicorn app:app` included.
+    logs.configure(config.log_format, config.log_level, access_log=config.access_log)
     benchmarks: BenchmarkSource
     if config.benchmark_fixtures_file is not None:
         benchmarks = FixtureBenchmarks(config.benchmark_fixtures_file)
@@ -58,12 +61,6 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with benchmarks.pooled():
-            # The loaded rollups are long-lived objects that never change; left to the cyclic
-            # GC, every full collection would walk them. Freezing moves everything alive now
-            # out of the collector's sight (only a served process does this, not every app a
-            # test makes).
-            gc.collect()
-            gc.freeze()
             yield
 
     app = FastAPI(
@@ -72,19 +69,17 @@ def create_app(
         description="Campaign, creator and daily rollups of creator-marketing metrics.",
         lifespan=lifespan,
         # FastAPI's built-in OpenTelemetry hooks look up three global providers on every
-        # request even when none is configured (5-9 us of a 50 us request, measured in
-        # process); this service reports through its own /metrics and access log instead.
+        # request even when none is configured: 5 us, 3-4 % of a read request end to end
+        # (DECISIONS.md, the tricks table). This service reports through its own /metrics
+        # and access log instead.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.service = service
     app.add_exception_handler(CampaignAnalyticsError, _domain_error)  # type: ignore[arg-type]  # starlette types handlers for Exception
     app.include_router(rollups.router)
     app.include_router(explorer.router)  # /campaigns, /campaigns/{id}/daily, the page at /
+    app.mount("/static", explorer.static_files(), name="static")
     install_http(app, config)  # ops: logging, middleware, /metrics, offline docs
-    # Routes are matched in order and FastAPI puts its docs routes first; every request to the
-    # API would test those patterns before its own. Move them to the end.
-    docs = [r for r in app.router.routes if getattr(r, "include_in_schema", True) is False]
-    app.router.routes[:] = [r for r in app.router.routes if r not in docs] + docs
     return app
 
 
@@ -92,3 +87,22 @@ async def _domain_error(request: Request, exc: CampaignAnalyticsError) -> JSONRe
     if exc.status_code == 502:  # ops: a 502's cause in the log
         log.warning("request %s answered 502: %s", getattr(request.state, "request_id", "-"), printable(exc.detail))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+
+def create_app_for_server() -> FastAPI:
+    """`create_app()` for a server process (`uvicorn app:app`, `campaign-analytics serve`): a
+    start-up that cannot serve ends the process with one line saying what is missing and how
+    to fix it (exit code 1, no traceback) instead of serving 503s. An app made by
+    `create_app()` itself (tests, embedding) answers 503 while nothing is loaded."""
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        raise SystemExit(f"campaign-analytics: {exc.detail}") from None
+    service: Service = app.state.service
+    if service.store is None:
+        raise SystemExit(
+            f"campaign-analytics: nothing to serve: {service.load_error}. Point DATA_DIR at a folder of "
+            "valid input files (e.g. data/visible), or publish a build into ROLLUP_DIR with "
+            "`campaign-analytics build`."
+        )
+    return app

@@ -34,18 +34,9 @@ import polars as pl
 
 from campaign_analytics.anomalies import ISSUE_LISTS, DayColumns, Thresholds, alert_issues
 from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
-from campaign_analytics.published.manifest import ROLLUPS, PublishedBuild, read_verified
+from campaign_analytics.published.manifest import PublishedBuild, read_verified
+from campaign_analytics.serve.catalog import PERFORMANCE_TOTALS, CampaignCatalog
 
-PERFORMANCE_TOTALS = (
-    "total_impressions",
-    "total_clicks",
-    "total_conversions",
-    "total_spend",
-    "total_revenue",
-    "ctr",
-    "cvr",
-    "roas",
-)
 CREATOR_FIELDS = (
     "campaign_id",
     "creator_id",
@@ -68,7 +59,8 @@ REQUIRED_COLUMNS = {
     "top_creators": (*CREATOR_FIELDS, "rank"),
     "daily_anomalies": ("campaign_id", "metric_date", *DAY_COUNTS, "ctr", "roas"),
 }
-_ISSUES_JSON = {issues: ("[" + ",".join(f'"{name}"' for name in issues) + "]") for issues in ISSUE_LISTS}
+# Each `issues` list an alert or a checked day can have, as compact JSON (every body writes it so).
+ISSUES_JSON = {issues: ("[" + ",".join(f'"{name}"' for name in issues) + "]") for issues in ISSUE_LISTS}
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -87,6 +79,7 @@ class RollupStore:
         self.build_id = build.build_id
         self.build_id_header = self.build_id.encode("latin-1")  # sent with every read response
         self.frames = frames
+        self.catalog = CampaignCatalog(frames)  # what the explorer pages, searches and sorts
         performance = frames["campaign_performance"]
         ids: list[str] = performance["campaign_id"].to_list()
         self._index = {campaign_id: c for c, campaign_id in enumerate(ids)}
@@ -123,20 +116,6 @@ class RollupStore:
         """The build's rollups, read once and trusted only after they verify (manifest, sha256,
         rows, key order: manifest.read_verified), then prepared. What the service loads."""
         return cls(build, read_verified(build))
-
-    @classmethod
-    def load(cls, build: PublishedBuild) -> RollupStore:
-        """The build's rollups as they are on disk, unverified (tests of the store itself)."""
-        frames = {}
-        for name in ROLLUPS:
-            pieces = []
-            for path in build.rollup_parts(name):
-                try:
-                    pieces.append(pl.read_parquet(path))
-                except (OSError, pl.exceptions.PolarsError) as exc:
-                    raise RollupUnavailable(f"build {build.build_id}: cannot read {path.name}: {exc}") from None
-            frames[name] = pl.concat(pieces)
-        return cls(build, frames)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -197,7 +176,7 @@ class RollupStore:
             '{"metric_date":"%s","issues":%s,"ctr":%r,"roas":%r}'  # noqa: UP031 (the fastest here)
             % (
                 date.fromordinal(epoch + dates[first + i]).isoformat(),
-                _ISSUES_JSON[issues],
+                ISSUES_JSON[issues],
                 ctr[first + i],
                 roas[first + i],
             )

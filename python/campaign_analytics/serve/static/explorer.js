@@ -223,9 +223,19 @@
     markSelected(state.campaign);
   }
 
+  // A campaign with no metrics rows has all-zero totals; the list and the campaign view both
+  // show it as "no metrics yet" with a dash for every total (never 0.00 % or 0.00×).
+  const NO_VALUE = "—";
+  function hasNoMetrics(totals) {
+    return totals.total_impressions === 0 && totals.total_spend === 0 && totals.total_clicks === 0;
+  }
+  function noMetricsBadge() {
+    return h("span", { class: "badge" }, "no metrics yet");
+  }
+
   function campaignRow(campaign, state) {
     const totals = campaign.totals;
-    const empty = totals.total_impressions === 0 && totals.total_spend === 0 && totals.total_clicks === 0;
+    const empty = hasNoMetrics(totals);
     const name = campaign.campaign_name || "(no name)";
     return h(
       "tr",
@@ -234,10 +244,10 @@
         h("a", { href: "#", class: "campaign-link", onclick: (event) => { event.preventDefault(); go({ campaign: campaign.campaign_id }); } },
           name),
         h("span", { class: "id" }, campaign.campaign_id),
-        empty ? h("span", { class: "badge" }, "no metrics yet") : null),
+        empty ? noMetricsBadge() : null),
       LIST_COLUMNS.map((c) =>
         h("td", { class: "num" + (c.wide ? " wide-only" : ""), "data-key": c.key, title: empty ? null : BY_KEY[c.key].format(totals[c.key]) },
-          empty ? "—" : short(BY_KEY[c.key], totals[c.key])),
+          empty ? NO_VALUE : short(BY_KEY[c.key], totals[c.key])),
       ),
     );
   }
@@ -295,7 +305,8 @@
       backButton(),
       h("div", { class: "detail-head" },
         h("h2", { id: "campaign-title" }, body.campaign_name || "(no name)"),
-        h("code", { class: "id" }, body.campaign_id)),
+        h("code", { class: "id" }, body.campaign_id),
+        hasNoMetrics(body.totals) ? noMetricsBadge() : null),
       kpis(body.totals),
       h("section", { class: "card", "aria-labelledby": "chart-title" },
         h("div", { class: "card-head" },
@@ -339,10 +350,11 @@
   }
 
   function kpis(totals) {
+    const empty = hasNoMetrics(totals);
     return h("dl", { class: "kpis" },
       METRICS.map((m) => h("div", { class: "kpi", "data-key": m.key },
         h("dt", null, m.label),
-        h("dd", { title: String(totals[m.key]) }, m.format(totals[m.key])))));
+        h("dd", { title: empty ? null : String(totals[m.key]) }, empty ? NO_VALUE : m.format(totals[m.key])))));
   }
 
   function renderAlerts(days, thresholds, problem) {
@@ -355,6 +367,10 @@
     }
     if (!days) {
       section.append(h("p", { class: "muted" }, "Alerts are unavailable while the days cannot be loaded."));
+      return;
+    }
+    if (days.length === 0) {
+      section.append(h("p", { class: "muted" }, "No metrics yet: this campaign has no days to check against its thresholds."));
       return;
     }
     const alerts = days.filter((d) => d.issues.length);
