@@ -14,7 +14,7 @@ COVERAGE_FLOOR := 93
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build run serve test lint golden bench docker-smoke compose-smoke contract requirements screenshot clean
+.PHONY: help setup build run serve test lint golden bench bench-spark docker-smoke compose-smoke contract requirements screenshot clean
 
 help:  ## list the targets (PORT=$(PORT), DATA_DIR=$(DATA_DIR))
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
@@ -32,6 +32,12 @@ $(BIN)/.installed-bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $@
 
+# `make test` runs the Spark engine's tests too: the spark extra (pyspark, sqlglot); Java is
+# installed by scripts/install-java.sh (.ci/run), never by pip
+$(BIN)/.installed-spark: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
+	touch $@
+
 setup: $(BIN)/.installed  ## create .venv and install the project with its test tools
 
 build: setup  ## build the rollups of DATA_DIR (default data/visible) into build/<dataset>
@@ -45,10 +51,10 @@ serve: build  ## like run, with WORKERS=$(WORKERS) worker processes (LOG_FORMAT=
 	DATA_DIR=$(DATA_DIR) BENCHMARK_FIXTURES_FILE=$(DATA_DIR)/benchmarks.json \
 	  $(BIN)/campaign-analytics serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
-test: lint  ## lint, then every test (golden rollups and the browser included), with a coverage floor
+test: lint $(BIN)/.installed-spark  ## lint, then every test (golden rollups, the browser and Spark included), with a coverage floor
 	$(BIN)/python -m pytest -q --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
-lint: setup  ## ruff lint and format check, mypy --strict over python/, the import layering (lint-imports)
+lint: $(BIN)/.installed-spark  ## ruff lint and format check, mypy --strict over python/, the import layering (lint-imports)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
@@ -61,6 +67,9 @@ bench: $(BIN)/.installed-bench  ## build and serving benchmarks at $(BENCH_SCALE
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 	  || echo "wrk could not be installed: bench/load.py generates the load instead"
 	$(BIN)/python -m bench.run --scales $(BENCH_SCALES) --ready visible 10M 30M 100M
+
+bench-spark: $(BIN)/.installed-bench $(BIN)/.installed-spark  ## the build on polars, DuckDB and Spark (local mode) at S, M and L: time, peak memory
+	$(BIN)/python -m bench.spark --scales S M L
 
 screenshot: setup  ## redraw docs/explorer.png (the explorer's campaign view) in headless Chromium
 	PYTHONPATH=python:. $(BIN)/python scripts/screenshot.py docs/explorer.png

@@ -16,7 +16,7 @@ import pytest
 from campaign_analytics.build import publish as build_module
 from campaign_analytics.build.checks import check_rollups
 from campaign_analytics.build.pipeline import build
-from campaign_analytics.errors import BuildError, InvalidSourceData
+from campaign_analytics.errors import BuildError, ConfigError, InvalidSourceData
 from campaign_analytics.published.manifest import ROLLUPS, find_published, is_current, sha256_file
 from tests.datasets import REPO, VISIBLE, copy_visible, write_dataset
 from tests.pipeline import read_sources, run_sql
@@ -332,3 +332,28 @@ def test_the_sql_reads_the_same_money_as_decimals(tmp_path: Path) -> None:
     micros = sources.metrics.collect()
     assert rows["spend"].to_physical().to_list() == micros["spend_micros"].to_list()
     assert rows["revenue"].to_physical().to_list() == micros["revenue_micros"].to_list()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--spark-master", "spark://127.0.0.1:7077"], {}, "--spark-master needs --engine spark"),
+        ([], {"BUILD_ENGINE": "duckdb"}, "BUILD_ENGINE='duckdb': choose polars or spark"),
+        (["--engine", "polars", "--data-dir", "hdfs://nn/data"], {}, "only --engine spark reads a URI"),
+    ],
+)
+def test_cli_refuses_engine_options_that_do_not_fit(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    data = [] if "--data-dir" in args else ["--data-dir", str(VISIBLE)]
+    done = run_cli("build", *data, *args, "--out", str(tmp_path / "out"), env=env)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_engine_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown build engine 'duckdb'"):
+        build(VISIBLE, tmp_path / "out", engine="duckdb")
+    with pytest.raises(ConfigError, match="the default engine reads local folders"):
+        build("hdfs://nn/data", tmp_path / "out")

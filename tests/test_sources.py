@@ -37,28 +37,29 @@ def with_cell(column: str, value: str) -> tuple[str, ...]:
     return tuple(row)
 
 
-@pytest.mark.parametrize(
-    ("column", "value", "problem"),
-    [
-        ("impressions", "12x", "'12x' is not a whole number"),
-        ("clicks", "-5", "'-5' is negative"),
-        ("conversions", "1.5", "'1.5' is not a whole number"),
-        ("conversions", "", "value is empty (a whole number >= 0 is required)"),
-        ("impressions", "99999999999999999999", "'99999999999999999999' is too large"),
-        ("spend", "abc", "'abc' is not a decimal number"),
-        ("spend", "-0.01", "'-0.01' is negative"),
-        ("spend", "1.1234567", "'1.1234567' has more than 6 decimal places"),
-        ("spend", "1e3", "'1e3' is not a decimal number"),
-        ("spend", "", "value is empty (a decimal number >= 0 is required)"),
-        ("revenue", "-2", "'-2' is negative"),
-        ("revenue", "NaN", "'NaN' is not a decimal number"),
-        ("metric_date", "2026-02-30", "'2026-02-30' is not a date (YYYY-MM-DD)"),
-        ("metric_date", "2026/01/01", "'2026/01/01' is not a date (YYYY-MM-DD)"),
-        ("metric_date", "2026-1-1", "'2026-1-1' is not a date (YYYY-MM-DD)"),
-        ("campaign_id", "", "value is empty (an id is required)"),
-        ("creator_id", "", "value is empty (an id is required)"),
-    ],
-)
+# One bad cell, and what the build says about it (tests/test_spark_engine.py runs the same table).
+BAD_CELLS = [
+    ("impressions", "12x", "'12x' is not a whole number"),
+    ("clicks", "-5", "'-5' is negative"),
+    ("conversions", "1.5", "'1.5' is not a whole number"),
+    ("conversions", "", "value is empty (a whole number >= 0 is required)"),
+    ("impressions", "99999999999999999999", "'99999999999999999999' is too large"),
+    ("spend", "abc", "'abc' is not a decimal number"),
+    ("spend", "-0.01", "'-0.01' is negative"),
+    ("spend", "1.1234567", "'1.1234567' has more than 6 decimal places"),
+    ("spend", "1e3", "'1e3' is not a decimal number"),
+    ("spend", "", "value is empty (a decimal number >= 0 is required)"),
+    ("revenue", "-2", "'-2' is negative"),
+    ("revenue", "NaN", "'NaN' is not a decimal number"),
+    ("metric_date", "2026-02-30", "'2026-02-30' is not a date (YYYY-MM-DD)"),
+    ("metric_date", "2026/01/01", "'2026/01/01' is not a date (YYYY-MM-DD)"),
+    ("metric_date", "2026-1-1", "'2026-1-1' is not a date (YYYY-MM-DD)"),
+    ("campaign_id", "", "value is empty (an id is required)"),
+    ("creator_id", "", "value is empty (an id is required)"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "problem"), BAD_CELLS)
 def test_a_bad_metrics_cell_is_named_by_file_line_and_column(
     tmp_path: Path, column: str, value: str, problem: str
 ) -> None:

@@ -4,7 +4,8 @@ build: exit codes 0 published (or already up to date with --if-stale), 2 invalid
 message naming file, line and column, or a data-quality limit exceeded; nothing published),
 1 anything else (one line for an OS error such as a full disk; a bug prints its traceback).
 While it runs, each step is printed to stderr with the time since the start; the summary
-goes to stdout.
+goes to stdout. `--engine spark` (or BUILD_ENGINE=spark) runs the same SQL on Apache Spark,
+locally or on `--spark-master URL` (build/engines/spark.py), with the same exit codes.
 
 serve: uvicorn with `create_app()`, the logging set-up of logs.py, and, with several workers,
 Prometheus' multiprocess mode (see metrics.py).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -33,6 +35,8 @@ Build the rollups of one data folder and publish them, atomically, for the servi
 
 Input (--data-dir): campaigns, creators and campaign_daily_metrics, each as a .csv or a
 .parquet file. Every cell is checked; the first bad one is named by file, line and column.
+With --engine spark (or BUILD_ENGINE=spark) the same SQL files run on Apache Spark, locally
+or on a cluster (--spark-master), and --data-dir may also be a URI Spark reads (hdfs://, s3a://).
 
 Output (--out): a new folder OUT/builds/<build id> holding the three rollups as Parquet files
 (campaign_performance, top_creators, daily_anomalies) and a manifest.json (fingerprints of
@@ -45,6 +49,8 @@ exit codes:
   0  published (with --if-stale: or already up to date)
   2  invalid input: a bad file, line or cell, or a --max-*-ratio exceeded; nothing published
   1  anything else (a full disk, a folder that cannot be written...); nothing published"""
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _ratio(raw: str) -> float:
@@ -69,7 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         epilog=BUILD_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    build.add_argument("--data-dir", type=Path, metavar="DIR", help="folder of input files (default: $DATA_DIR)")
+    build.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder of input files (default: $DATA_DIR); with --engine spark also a URI Spark reads (hdfs://, s3a://)",
+    )
     build.add_argument(
         "--out",
         type=Path,
@@ -99,6 +109,17 @@ def _parser() -> argparse.ArgumentParser:
             help=f"refuse the build (exit 2, nothing published) when more than R (a share from 0 to 1) "
             f"of the metrics rows {rows}",
         )
+    build.add_argument(
+        "--engine",
+        choices=("polars", "spark"),
+        help="polars (one machine) or spark (the same SQL on Apache Spark); default: BUILD_ENGINE, else polars",
+    )
+    build.add_argument(
+        "--spark-master",
+        metavar="URL",
+        help="with --engine spark: the cluster to run on (spark://host:7077, yarn, k8s://...); default local[*], "
+        "or Spark Connect when SPARK_REMOTE is set",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
     serve = commands.add_parser("serve", help="serve the API with uvicorn (the same app as `uvicorn app:app`)")
@@ -143,11 +164,23 @@ def build_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     from campaign_analytics.build.quality import describe
     from campaign_analytics.settings import Settings
 
+    engine = args.engine or os.environ.get("BUILD_ENGINE", "").strip() or "polars"
+    if engine not in ("polars", "spark"):
+        parser.error(f"BUILD_ENGINE={engine!r}: choose polars or spark")
+    if args.spark_master and engine != "spark":
+        parser.error("--spark-master needs --engine spark (or BUILD_ENGINE=spark)")
+    given = args.data_dir or os.environ.get("DATA_DIR", "").strip()
+    uri = given if _URI.match(given) else None
+    if uri and engine != "spark":
+        parser.error(f"{uri}: only --engine spark reads a URI; the default engine reads a local folder")
     try:
-        target = Settings.for_build(args.data_dir, dataset=args.dataset, rollup_dir=args.out)
+        # a URI's last segment names the dataset (and the default rollup folder), as a folder's name does
+        folder = Path(uri.rstrip("/").rsplit("/", 1)[-1]) if uri else (Path(given) if given else None)
+        target = Settings.for_build(folder, dataset=args.dataset, rollup_dir=args.out)
     except CampaignAnalyticsError:
         parser.error("build needs the input folder: pass --data-dir DIR or set DATA_DIR")
-    data_dir, dataset, out = target.data_dir, target.dataset, target.rollup_dir
+    data_dir: Path | str = uri or target.data_dir
+    dataset, out = target.dataset, target.rollup_dir
     limits = {
         name: value
         for name, value in (
@@ -160,7 +193,14 @@ def build_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     progress = _Progress(args.quiet)
     try:
         result = build(
-            data_dir, out, dataset=dataset, only_if_stale=args.if_stale, progress=progress, max_ratios=limits
+            data_dir,
+            out,
+            dataset=dataset,
+            only_if_stale=args.if_stale,
+            progress=progress,
+            max_ratios=limits,
+            engine=engine,
+            spark_master=args.spark_master,
         )
     except CampaignAnalyticsError as exc:
         print(f"campaign-analytics build: {exc.detail}", file=sys.stderr)

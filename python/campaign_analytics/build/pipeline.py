@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -34,7 +35,8 @@ from campaign_analytics.build.engines.polars import Computed, compute
 from campaign_analytics.build.publish import exclusive, publish_staged, staging_folder
 from campaign_analytics.build.quality import check_quality
 from campaign_analytics.build.sources import Sources, open_sources
-from campaign_analytics.build.sql import read_sql
+from campaign_analytics.build.sql import RollupSql, read_sql
+from campaign_analytics.errors import ConfigError
 from campaign_analytics.published.manifest import (
     SCHEMA_VERSION,
     SQL_DIR,
@@ -71,8 +73,11 @@ class BuildResult:
         )
 
 
+ENGINES = ("polars", "spark")
+
+
 def build(
-    data_dir: Path,
+    data_dir: Path | str,
     rollup_dir: Path,
     *,
     dataset: str | None = None,
@@ -80,23 +85,33 @@ def build(
     sql_dir: Path = SQL_DIR,
     progress: Callable[[str], None] | None = None,
     max_ratios: Mapping[str, float] | None = None,
+    engine: str = "polars",
+    spark_master: str | None = None,
 ) -> BuildResult:
     """Build the rollups of `data_dir` and publish them under `rollup_dir`.
 
     `progress` is told the name of each step as it starts (the CLI prints them with times);
-    `max_ratios` (quality.py) turns data-quality counts into a failure before anything is published."""
+    `max_ratios` (quality.py) turns data-quality counts into a failure before anything is published.
+    `engine` "spark" runs the same SQL on Spark (engines/spark.py; `data_dir` may then be a URI
+    Spark reads), on `spark_master` or in local mode."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown build engine {engine!r}; choose one of {', '.join(ENGINES)}")
     step = progress or (lambda _: None)
     started = time.perf_counter()
     step("waiting for the rollup folder's lock")
     with exclusive(rollup_dir):
-        if only_if_stale:
+        if only_if_stale and isinstance(data_dir, Path):
             published = find_published(rollup_dir)
             # stale or damaged outputs are both a reason to build (a truncated Parquet in `current`)
             if published is not None and rebuild_reason(published, data_dir, sql_dir) is None:
                 return BuildResult(published, time.perf_counter() - started, skipped=True)
+        queries = read_sql(sql_dir)
+        if engine == "spark":
+            return _build_on_spark(data_dir, rollup_dir, dataset, sql_dir, queries, step, max_ratios, spark_master)
+        if not isinstance(data_dir, Path):
+            raise ConfigError(f"{data_dir}: the default engine reads local folders; --engine spark reads URIs")
         step("reading the small tables, opening the metrics")
         sources = open_sources(data_dir)
-        queries = read_sql(sql_dir)
         with staging_folder(rollup_dir) as staging:
             # the rollups are checked (keys, order, reconciliation) and written part by part
             computed = compute(sources, staging, sql_dir, queries, progress=step)
@@ -123,17 +138,67 @@ def _publish(
         "campaign_daily_metrics": computed.metric_rows,
     }
     inputs = {name: describe_input(path) | {"rows": rows[name]} for name, path in sources.files.items()}
-    manifest = {
+    manifest = _manifest(dataset or data_dir.resolve().name, inputs, sql_dir, computed.data_quality, "polars", {})
+    step("publishing")
+    return publish_staged(rollup_dir, staging, computed.parts, manifest)
+
+
+def _build_on_spark(
+    data_dir: Path | str,
+    rollup_dir: Path,
+    dataset: str | None,
+    sql_dir: Path,
+    queries: dict[str, RollupSql],
+    step: Callable[[str], None],
+    max_ratios: Mapping[str, float] | None,
+    master: str | None,
+) -> BuildResult:
+    """The Spark engine's build (called holding the rollup folder's lock): Spark writes each
+    rollup's Parquet parts into a staging folder under builds/, and that folder is published as
+    it is (its parts listed in key order); it goes away when anything fails."""
+    started = time.perf_counter()
+    try:
+        from campaign_analytics.build.engines import spark as engine
+    except ImportError as exc:  # the optional extra is not installed
+        raise ConfigError(
+            f"--engine spark needs the spark extra (pip install 'campaign-analytics[spark]') and Java 17: {exc}"
+        ) from None
+    engine.require()
+    step("starting Spark")
+    spark = engine.session(master)
+    with staging_folder(rollup_dir) as staging:
+        computed = engine.compute(spark, data_dir, queries, staging, step)
+        check_quality(computed.data_quality, computed.rows["campaign_daily_metrics"], max_ratios or {})
+        name = dataset or _folder_name(data_dir)
+        manifest = _manifest(name, computed.inputs, sql_dir, computed.data_quality, "spark", computed.versions)
+        step("publishing the parts Spark wrote")
+        published = publish_staged(rollup_dir, staging, computed.parts, manifest)
+    return BuildResult(published, time.perf_counter() - started)
+
+
+def _folder_name(data_dir: Path | str) -> str:
+    return data_dir.resolve().name if isinstance(data_dir, Path) else data_dir.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _manifest(
+    dataset: str,
+    inputs: dict[str, Any],
+    sql_dir: Path,
+    data_quality: dict[str, int],
+    engine: str,
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    return {
         "schema_version": SCHEMA_VERSION,
-        "dataset": dataset or data_dir.resolve().name,
+        "dataset": dataset,
+        "engine": engine,
         "inputs": inputs,
         "sql": {name: sha256_file(path) for name, path in sql_files(sql_dir).items()},
-        "data_quality": computed.data_quality,
+        "data_quality": data_quality,
         "versions": {
             "campaign_analytics": __version__,
             "python": platform.python_version(),
             "polars": pl.__version__,
+            **versions,
         },
     }
-    step("publishing")
-    return publish_staged(rollup_dir, staging, computed.parts, manifest)

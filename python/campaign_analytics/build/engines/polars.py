@@ -43,7 +43,7 @@ from campaign_analytics.build.sql import RollupSql, read_sql
 from campaign_analytics.errors import InvalidSourceData
 from campaign_analytics.published.manifest import SQL_DIR
 
-_INT64_MAX = 2**63 - 1  # the largest total a rollup column (Int64) can hold
+INT64_MAX = 2**63 - 1  # the largest total a rollup column (Int64) can hold
 # Metrics rows per part, aimed at before the split (from the Parquet footer, or the CSV file's
 # size): about 0.2 GB of peak memory per part on top of the process (DECISIONS, Build memory).
 PART_ROWS = 1_000_000
@@ -255,7 +255,7 @@ class _Tally:
             self.counts[key] += int(value)
         if unknown_creators is not None:
             self.unknown_creators.append(unknown_creators)
-        if any(key.startswith("sum_") and total > _INT64_MAX for key, total in self.audit.items()):
+        if any(key.startswith("sum_") and total > INT64_MAX for key, total in self.audit.items()):
             # the whole column's sum, not this far: one more pass, only on this error path
             _check_sums_fit(_collect(sources, [sources.audit])[0].row(0, named=True), sources.files[METRICS.name])
 
@@ -264,11 +264,21 @@ class _Tally:
         return self.counts | {"unknown_creator_ids": ids}
 
 
+def validate(sources: Sources) -> int:
+    """The input checks alone (the audit pass, then the exact message for a bad cell, and the
+    sums that must fit Int64), without the SQL; the metrics row count. Another engine reading
+    local files runs this first, so every input is refused exactly as here."""
+    audit = _collect(sources, [sources.audit])[0].row(0, named=True)
+    sources.check_audit(audit)
+    _check_sums_fit(audit, sources.files[METRICS.name])
+    return int(audit["rows"])
+
+
 def _check_sums_fit(audit: dict[str, Any], path: Path) -> None:
     """Every total is a sum of non-negative values, so none exceeds its column's grand total:
     if each grand total fits Int64, so does every rollup total. Checked on the audit's sums."""
     for key, total in audit.items():
-        if key.startswith("sum_") and total is not None and total > _INT64_MAX:
+        if key.startswith("sum_") and total is not None and total > INT64_MAX:
             raise InvalidSourceData(
                 f"{path}: the {key.removeprefix('sum_')} column adds up to {total}, "
                 f"more than 2^63-1; the input values are too large to add up exactly"
