@@ -445,15 +445,15 @@ def test_the_cache_is_bounded(stub: StubBenchmarks) -> None:
 def test_bursts_against_a_hanging_service_do_not_wedge_the_client(stub: StubBenchmarks) -> None:
     source = HttpBenchmarks(stub.url, TIMEOUT)
 
-    async def go() -> tuple[list[set[str]], float, list[Any]]:
-        lateness: list[float] = []
+    async def go() -> tuple[list[set[str]], int, list[Any]]:
+        ticks = 0
         stop = asyncio.Event()
 
-        async def ticker() -> None:  # how late a 10 ms sleep wakes up while the bursts run
+        async def ticker() -> None:  # a 10 ms sleep, again and again, while the bursts run
+            nonlocal ticks
             while not stop.is_set():
-                started = time.perf_counter()
                 await asyncio.sleep(0.01)
-                lateness.append(time.perf_counter() - started - 0.01)
+                ticks += 1
 
         async with source.pooled():
             ticking = asyncio.create_task(ticker())
@@ -466,14 +466,17 @@ def test_bursts_against_a_hanging_service_do_not_wedge_the_client(stub: StubBenc
             await ticking
             stub.behave()
             after = await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:50]), return_exceptions=True)
-        return bursts, max(lateness), after
+        return bursts, ticks, after
 
     started = time.monotonic()
-    bursts, worst_lateness, after = asyncio.run(go())
+    bursts, ticks, after = asyncio.run(go())
     assert bursts == [{f"timed out after {TIMEOUT:g} s"}] * 2
     assert after == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 50
-    assert worst_lateness < 0.25
+    # The 200 calls of a burst time out together (serialised they would take 100 s each), and
+    # the loop kept running other tasks meanwhile. No bound on how late a tick wakes: that
+    # follows the machine's load, not the client (it failed under load, never for a wedge).
     assert time.monotonic() - started < 10
+    assert ticks >= 10
 
 
 def test_a_client_that_makes_no_progress_is_rebuilt(stub: StubBenchmarks, monkeypatch: pytest.MonkeyPatch) -> None:
