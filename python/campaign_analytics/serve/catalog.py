@@ -16,18 +16,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from campaign_analytics.published.serving import performance_body
+from campaign_analytics.published.serving import PERFORMANCE_TOTALS, performance_body
 
-PERFORMANCE_TOTALS = (
-    "total_impressions",
-    "total_clicks",
-    "total_conversions",
-    "total_spend",
-    "total_revenue",
-    "ctr",
-    "cvr",
-    "roas",
-)
 CAMPAIGN_COLUMNS = ("campaign_id", "campaign_name", *PERFORMANCE_TOTALS)
 # the daily_anomalies.sql contract columns; the rollup holds them under the same names
 DAY_COLUMNS = (
