@@ -21,28 +21,9 @@ from fastapi.testclient import TestClient
 
 from campaign_analytics.build.pipeline import build
 from campaign_analytics.serve.app import create_app
-from campaign_analytics.settings import Settings
 from tests.datasets import copy_visible
 from tests.live_server import serve
-
-
-def settings_for(data: Path, rollups: Path) -> Settings:
-    return Settings.for_data(
-        data, rollup_dir=rollups, benchmark_fixtures_file=data / "benchmarks.json", rollup_check_seconds=0.05
-    )
-
-
-def add_clicks(data: Path, clicks: int) -> None:
-    """A new version of the inputs: one more cmp-001 row with `clicks` clicks."""
-    path = data / "campaign_daily_metrics.csv"
-    path.write_text(path.read_text() + f"2026-01-09,cmp-001,crt-001,{clicks},{clicks},0,0,\n")
-
-
-def wait_for(predicate: object, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+from tests.pick_up import add_clicks, settings_for, wait_for
 
 
 def test_a_publish_is_picked_up_with_no_failed_request(tmp_path: Path) -> None:

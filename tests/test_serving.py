@@ -32,29 +32,11 @@ from campaign_analytics.published.manifest import PublishedBuild, find_published
 from campaign_analytics.published.serving import SERVING_FILE, ServingFile, serving_bytes
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.store import RollupStore
-from campaign_analytics.settings import Settings
 from tests.datasets import VISIBLE, copy_visible, unverified_store
 from tests.live_server import serve
+from tests.pick_up import add_clicks, settings_for, wait_for
 
 IDS = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005", "cmp-006"]
-
-
-def settings_for(data: Path, rollups: Path) -> Settings:
-    return Settings.for_data(
-        data, rollup_dir=rollups, benchmark_fixtures_file=data / "benchmarks.json", rollup_check_seconds=0.05
-    )
-
-
-def add_clicks(data: Path, clicks: int) -> None:
-    path = data / "campaign_daily_metrics.csv"
-    path.write_text(path.read_text() + f"2026-01-09,cmp-001,crt-001,{clicks},{clicks},0,0,\n")
-
-
-def wait_for(predicate: object, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def everything(served: ServingFile) -> list[object]:
