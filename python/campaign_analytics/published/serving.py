@@ -146,7 +146,7 @@ def serving_bytes(rollups: Mapping[str, pl.DataFrame | pl.LazyFrame], salt: int)
 
 def performance_body() -> pl.Expr:
     """A campaign_performance row's performance body (docs/contract.md §4), as polars encodes it:
-    the one definition, used here and by the explorer's pages of campaigns."""
+    the one definition, used here and for the explorer's long pages of campaigns."""
     return pl.struct("campaign_id", "campaign_name", pl.struct(PERFORMANCE_TOTALS).alias("totals")).struct.json_encode()
 
 
@@ -358,6 +358,7 @@ class ServingFile:
         self.slots: int = slots
         self.size: int = size
         self._positions_at: int = positions_at
+        self._positions: bytes | None = None  # the positions table, read on first `head_at`
         self._slots_at: int = slots_at
         home = 8
         while home < 2 * campaigns:
@@ -442,10 +443,18 @@ class ServingFile:
         raise self._damage("the hash table does not end with empty slots")
 
     def head_at(self, position: int) -> Head:
-        """The head of the campaign at `position` (0 .. campaigns - 1, campaign_id order)."""
+        """The head of the campaign at `position` (0 .. campaigns - 1, campaign_id order).
+
+        The positions table (16 bytes a campaign) is read whole on first use and kept: a page
+        of the explorer then costs one read a campaign, not two (50 campaigns at 200,000: ~90
+        us less). Each entry is still checked by its CRC when used, and the head it leads to by
+        its own CRC and position, so a table kept from a file changed since is found out."""
         if not 0 <= position < self.campaigns:
             raise IndexError(position)
-        entry = self._read(self._positions_at + position * _POSITION.size, _POSITION.size)
+        if self._positions is None:
+            self._positions = self._read(self._positions_at, self.campaigns * _POSITION.size)
+        at = position * _POSITION.size
+        entry = self._positions[at : at + _POSITION.size]
         offset, length, crc = _POSITION.unpack(entry)
         if zlib.crc32(entry[:12], self.salt) != crc:
             raise self._damage(f"position {position} fails its checksum")

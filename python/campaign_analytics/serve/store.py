@@ -60,6 +60,12 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _KEPT_ANOMALIES = 4096
 
 
+# Reading a body from the serving file costs ~3.8 us; encoding a page with polars ~230 us plus
+# ~0.5 us a body (one core, 200,000 campaigns): pages up to this many are read from the file
+# (5 bodies: 21 us against 236; 50: 199 against 267; 500: 1,910 against 487).
+FROM_FILE_UP_TO = 64
+
+
 class RollupStore:
     """One build's serving file and what each read request makes of it (module docstring)."""
 
@@ -151,6 +157,16 @@ class RollupStore:
     def performance_at(self, c: int) -> bytes:
         """The performance body of the campaign at position `c` (campaign_id order)."""
         return self.serving.head_at(c).performance
+
+    def performance_bodies(self, positions: list[int], from_file_up_to: int = FROM_FILE_UP_TO) -> bytes:
+        """The performance bodies of the campaigns at `positions`, joined by ",": the bytes the
+        performance route serves. Up to `from_file_up_to` of them are read from the serving
+        file (each checked by its CRC), a longer page is encoded from the verified rollup by the
+        expression that wrote them (`CampaignCatalog.bodies`): the same bytes either way."""
+        if len(positions) > from_file_up_to:
+            return self.catalog.bodies(positions)
+        head_at = self.serving.head_at
+        return b",".join([head_at(c).performance for c in positions])
 
     def top_creators(self, campaign_id: str, limit: int) -> bytes:
         head = self.head(campaign_id)
