@@ -6,9 +6,9 @@
     GET /campaigns/{id}/daily           a campaign's days; with_thresholds=true adds thresholds + issues
     GET /creators/top?format=csv        the rollups router's route answers with `top_creators_csv`
 
-Everything is read from the loaded build: a campaign's days and creators from its serving file
-(store.py), and for search, sort and paging the `CampaignCatalog` the store makes on the first
-explorer request (catalog.py).
+Everything is read from the loaded build: a campaign's days, creators and performance body from
+its serving file (store.py), and for search, sort and paging the `CampaignCatalog` the store
+makes on the first explorer request (catalog.py).
 
 Routing: the app includes this router after the rollups router, so the API's hot routes are
 matched before any of these.
@@ -26,15 +26,17 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 from fastapi import APIRouter, Query
+from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from campaign_analytics.anomalies import alert_issues
 from campaign_analytics.serve.catalog import CAMPAIGN_COLUMNS, DAY_COLUMNS
+from campaign_analytics.serve.routes.canonical import CanonicalRoute, reads
 from campaign_analytics.serve.routes.common import (
     BENCHMARK_FAILED,
     CSV_TOO,
@@ -46,6 +48,7 @@ from campaign_analytics.serve.routes.common import (
     prepared,
 )
 from campaign_analytics.serve.schemas import CampaignDaily, CampaignDailyChecked, CampaignList
+from campaign_analytics.serve.service import service_of
 from campaign_analytics.serve.store import CREATOR_FIELDS, ISSUES_JSON, RollupStore
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -91,20 +94,56 @@ def top_creators_csv(store: RollupStore, campaign_id: str, limit: int) -> Respon
     return _csv(csv_text(CREATOR_FIELDS, rows), store, f"{campaign_id}-top-creators.csv")
 
 
-router = APIRouter(tags=["explorer"])
+router = APIRouter(tags=["explorer"], route_class=CanonicalRoute)  # canonical.py: the one shortcut
 
 
 # --- /campaigns ---------------------------------------------------------------------------------
 
+SORTS = frozenset(get_args(Sort))
+PAGE_MAX = 500  # /campaigns?limit=
+
+
+def _canonical_count(text: str | None, default: int, low: int, high: int) -> int | None:
+    """A count written as FastAPI would read it to the same number: ASCII digits, no sign, no
+    leading zero (at most 9 digits), within [low, high]; None for anything else."""
+    if text is None:
+        return default
+    if not (0 < len(text) <= 9 and text.isascii() and text.isdigit()) or (text[0] == "0" and text != "0"):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def campaigns_query(request: Request) -> dict[str, Any] | None:
+    """`/campaigns[?q=..][&sort=..][&limit=N][&offset=N][&format=json|csv]`, each at most
+    once; anything else goes the declared way (and gets FastAPI's answer, a 422 included)."""
+    query = request.query_params
+    if len(query.multi_items()) != len(query) or not query.keys() <= {"q", "sort", "limit", "offset", "format"}:
+        return None
+    sort, fmt = query.get("sort", "campaign_id"), query.get("format", "json")
+    limit = _canonical_count(query.get("limit"), 50, 1, PAGE_MAX)
+    offset = _canonical_count(query.get("offset"), 0, 0, 999_999_999)
+    if sort not in SORTS or fmt not in ("json", "csv") or limit is None or offset is None:
+        return None
+    return {
+        "service": service_of(request),
+        "q": query.get("q"),
+        "sort": sort,
+        "limit": limit,
+        "offset": offset,
+        "fmt": fmt,
+    }
+
 
 @router.get("/campaigns", response_model=CampaignList, responses={503: NOT_FOUND[503], **CSV_TOO})
+@reads(campaigns_query)
 async def list_campaigns(
     service: ServiceDep,
     q: Annotated[str | None, Query(description="keep campaigns whose id or name contains this, ignoring case")] = None,
     sort: Annotated[
         Sort, Query(description="a column to order by, '-' first for descending; ties go by campaign_id")
     ] = "campaign_id",
-    limit: Annotated[int, Query(ge=1, le=500, description="campaigns in this page")] = 50,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="campaigns in this page")] = 50,
     offset: Annotated[int, Query(ge=0, description="campaigns skipped before this page")] = 0,
     fmt: JsonOrCsv = "json",
 ) -> Response:
@@ -116,7 +155,7 @@ async def list_campaigns(
     if fmt == "csv":
         rows = catalog.campaigns[positions].iter_rows()
         return _csv(csv_text(CAMPAIGN_COLUMNS, rows), store, "campaigns.csv", {"X-Total-Count": str(total)})
-    bodies = catalog.bodies(positions)
+    bodies = store.performance_bodies(positions)
     body = b'{"total":%d,"limit":%d,"offset":%d,"campaigns":[%s]}' % (total, limit, offset, bodies)
     return prepared(body, store.build_id)
 
