@@ -34,6 +34,7 @@ import polars as pl
 
 from bench import ready_memory
 from bench.generate import CSV_SCALES, SCALES
+from campaign_analytics.http.protocol import UVICORN_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -151,9 +152,11 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 1
 
 @contextlib.contextmanager
 def server(app: str, env: dict[str, str], stderr: Any = subprocess.DEVNULL) -> Iterator[tuple[str, float]]:
-    """`uvicorn APP` as the README starts it; yields (base url, seconds until /livez answered)."""
+    """`uvicorn APP` as the README's production command starts it (the bounded protocol, asyncio's
+    event loop: UVICORN_ARGS); yields (base url, seconds until /livez answered)."""
     port = free_port()
     command = [*SERVER_CORE, str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    command += UVICORN_ARGS
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
