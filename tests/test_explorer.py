@@ -20,12 +20,13 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
+from starlette.requests import Request
 
 from campaign_analytics.build.pipeline import build
 from campaign_analytics.published.manifest import find_published
-from campaign_analytics.serve import catalog as catalog_module
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.catalog import CampaignCatalog
+from campaign_analytics.serve.routes.explorer import campaigns_query
 from campaign_analytics.serve.schemas import CampaignDaily, CampaignDailyChecked, CampaignList, CampaignPerformance
 from campaign_analytics.serve.store import RollupStore
 from campaign_analytics.settings import Settings
@@ -111,6 +112,20 @@ def test_campaigns_lists_every_campaign_as_its_performance_body(client: TestClie
     bodies = b",".join(client.get(f"/campaigns/{c}/performance").content for c in VISIBLE_IDS[::-1])
     page = client.get("/campaigns?sort=-campaign_id&limit=500").content
     assert page == b'{"total":6,"limit":500,"offset":0,"campaigns":[' + bodies + b"]}"
+
+
+@pytest.mark.parametrize("positions", [[], [0], [5, 0, 3], [1, 1, 2], list(range(6))[::-1]])
+def test_a_page_of_bodies_is_the_same_read_from_the_file_or_encoded(
+    visible_rollup_dir: Path, positions: list[int]
+) -> None:
+    """Short pages are read from the serving file, long ones encoded with polars: byte for byte
+    the performance route's bodies either way."""
+    published = find_published(visible_rollup_dir)
+    assert published is not None
+    store = RollupStore.verified(published)
+    expected = b",".join(store.performance(VISIBLE_IDS[p]) for p in positions)
+    assert store.performance_bodies(positions) == expected  # from the file (6 <= FROM_FILE_UP_TO)
+    assert store.performance_bodies(positions, from_file_up_to=0) == expected  # encoded
 
 
 def test_search_spring_is_exactly_cmp_001(client: TestClient) -> None:
@@ -664,26 +679,36 @@ def test_models_describe_the_bodies() -> None:
 # --- search: the bigram index answers exactly like a scan -----------------------------------
 
 
-def _catalog_for(ids: list[str], names: list[str | None]) -> CampaignCatalog:
+def _catalog_for(
+    ids: list[str], names: list[str | None], few: int = 4096, check_in_python: int = 8192
+) -> CampaignCatalog:
     import polars as pl
 
     zeros = {c: [0] * len(ids) for c in ("total_impressions", "total_clicks", "total_conversions")}
     floats = {c: [0.0] * len(ids) for c in ("total_spend", "total_revenue", "ctr", "cvr", "roas")}
     performance = pl.DataFrame({"campaign_id": ids, "campaign_name": names, **zeros, **floats})
-    return CampaignCatalog(performance)
+    return CampaignCatalog(performance, few=few, check_in_python=check_in_python)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     names=st.lists(st.text(alphabet="ab1 É-", max_size=8) | st.none(), min_size=1, max_size=30),
     needles=st.lists(st.text(alphabet="ab1 é-", min_size=1, max_size=6), min_size=1, max_size=8),
+    check_in_python=st.sampled_from([0, 8192]),
 )
-def test_search_masks_equal_a_plain_substring_scan(names: list[str | None], needles: list[str]) -> None:
+def test_search_masks_equal_a_plain_substring_scan(
+    names: list[str | None], needles: list[str], check_in_python: int
+) -> None:
+    """Whichever way the candidates are checked (polars or Python), and whichever form the
+    matches are asked in (mask or positions), they are a plain substring scan's."""
     ids = [f"c{i:03d}" for i in range(len(names))]
-    catalog = _catalog_for(ids, names)
+    catalog = _catalog_for(ids, names, check_in_python=check_in_python)
     for needle in needles:  # in sequence: masks made for one needle serve the next
         expected = [needle in f"{i}\x00{(n or '').lower()}" for i, n in zip(ids, names, strict=True)]
-        assert catalog.matching(needle.lower()).to_list() == expected, needle
+        matches = catalog.matching(needle.lower())
+        assert matches.total == sum(expected), needle
+        assert matches.mask().to_list() == expected, needle
+        assert matches.positions().to_list() == [i for i, hit in enumerate(expected) if hit], needle
 
 
 @settings(max_examples=150, deadline=None)
@@ -694,14 +719,15 @@ def test_search_masks_equal_a_plain_substring_scan(names: list[str | None], need
     offset=st.integers(0, 45),
     limit=st.integers(1, 10),
     few=st.sampled_from([0, 3, 4096]),
+    check_in_python=st.sampled_from([0, 8192]),
 )
 def test_a_search_page_is_the_matches_in_sort_order_sliced(
-    names: list[str | None], needle: str, descending: bool, offset: int, limit: int, few: int
+    names: list[str | None], needle: str, descending: bool, offset: int, limit: int, few: int, check_in_python: int
 ) -> None:
     """Both ways to a page (matches ranked, or found along the sort order) give the matches
     in sort order (ties by id), sliced: checked against sorting the matches here."""
     ids = [f"c{i:03d}" for i in range(len(names))]
-    catalog = _catalog_for(ids, names)
+    catalog = _catalog_for(ids, names, few=few, check_in_python=check_in_python)
     sort = "-campaign_name" if descending else "campaign_name"
     matches = [i for i, n in enumerate(names) if needle in f"{ids[i]}\x00{(n or '').lower()}"]
     named = sorted((i for i in matches if names[i] is not None), key=lambda i: (names[i], ids[i]))
@@ -709,17 +735,72 @@ def test_a_search_page_is_the_matches_in_sort_order_sliced(
         named = sorted(named, key=lambda i: ids[i])
         named = sorted(named, key=lambda i: names[i] or "", reverse=True)
     expected = named + [i for i in matches if names[i] is None]
-    original = catalog_module._FEW
-    catalog_module._FEW = few
-    try:
-        assert catalog.page(needle, sort, offset, limit) == (len(matches), expected[offset : offset + limit])
-    finally:
-        catalog_module._FEW = original
+    assert catalog.page(needle, sort, offset, limit) == (len(matches), expected[offset : offset + limit])
 
 
 def test_a_needle_is_more_than_its_bigrams() -> None:
     # "baab" holds both bigrams of "aba" ("ab", "ba") but not "aba" itself
     catalog = _catalog_for(["c1", "c2", "c3"], ["baab", "Xaba", None])
-    assert catalog.matching("aba").to_list() == [False, True, False]
-    assert catalog.matching("ab").to_list() == [True, True, False]
-    assert catalog.matching("zz").to_list() == [False, False, False]
+    assert catalog.matching("aba").mask().to_list() == [False, True, False]
+    assert catalog.matching("ab").mask().to_list() == [True, True, False]
+    assert catalog.matching("zz").mask().to_list() == [False, False, False]
+
+
+# --- the canonical reader of /campaigns -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("canonical", "declared"),
+    [
+        # the first of each pair is read by the route's canonical reader, the second (same
+        # meaning, another spelling) goes through FastAPI's declared parameters
+        ("/campaigns", "/campaigns?unused=1"),
+        ("/campaigns?q=SPRING&sort=-ctr", "/campaigns?q=SPRING&sort=-ctr&unused="),
+        ("/campaigns?q=&limit=2&offset=1", "/campaigns?q=&limit=+2&offset=01"),
+        ("/campaigns?sort=roas&limit=500&offset=0", "/campaigns?sort=roas&limit=500.0&offset=0&sort=roas"),
+        ("/campaigns?format=csv&limit=3&offset=2", "/campaigns?format=csv&limit=03&offset=2"),
+        ("/campaigns?offset=999999999", "/campaigns?offset=999999999&unused"),
+        ("/campaigns?offset=4", "/campaigns?offset=%2B4"),
+        ("/campaigns?q=%00", "/campaigns?q=%00&x=1"),
+    ],
+)
+def test_canonical_and_declared_campaign_pages_are_the_same(client: TestClient, canonical: str, declared: str) -> None:
+    assert campaigns_query(_request(client, canonical)) is not None
+    assert campaigns_query(_request(client, declared)) is None
+    fast, slow = client.get(canonical), client.get(declared)
+    assert fast.status_code == 200
+    assert (fast.status_code, fast.headers["content-type"], fast.content) == (
+        slow.status_code,
+        slow.headers["content-type"],
+        slow.content,
+    )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/campaigns?limit=0",
+        "/campaigns?limit=501",
+        "/campaigns?limit=-1",
+        "/campaigns?offset=-1",
+        "/campaigns?offset=1e3",
+        "/campaigns?sort=spend",
+        "/campaigns?format=xml",
+        "/campaigns?limit=%EF%BC%93",  # a full-width digit: str.isdigit says yes, int() reads 3
+        "/campaigns?limit=2&limit=3",
+    ],
+)
+def test_a_query_the_reader_refuses_gets_the_declared_answer(client: TestClient, target: str) -> None:
+    """Refused by the reader, answered by FastAPI: a 422 where the value is invalid, the same
+    page as its canonical spelling where it is only spelled otherwise."""
+    assert campaigns_query(_request(client, target)) is None
+    response = client.get(target)
+    if target.endswith("limit=3"):  # repeated: the last one counts, as FastAPI reads it
+        assert response.content == client.get("/campaigns?limit=3").content
+    else:
+        assert response.status_code == 422
+
+
+def _request(client: TestClient, target: str) -> Request:
+    query = target.partition("?")[2]
+    return Request({"type": "http", "query_string": query.encode(), "path_params": {}, "app": client.app})

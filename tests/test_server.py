@@ -324,7 +324,11 @@ def test_serve_options_name_the_protocol_that_reads_the_environment(monkeypatch:
     server_module._from_environment.cache_clear()
     try:
         options = serve_options()
-        assert options == {"http": "campaign_analytics.http.protocol:BoundedHttpToolsProtocol", "timeout_keep_alive": 5}
+        assert options == {
+            "http": "campaign_analytics.http.protocol:BoundedHttpToolsProtocol",
+            "timeout_keep_alive": 5,
+            "loop": "asyncio",
+        }
         config = uvicorn.Config(slow_app, **options)
         config.load()
         protocol = config.http_protocol_class
