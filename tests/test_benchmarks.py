@@ -11,10 +11,18 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from campaign_analytics.anomalies import Thresholds
 from campaign_analytics.errors import BenchmarkUnavailable
-from campaign_analytics.serve.benchmarks import FixtureBenchmarks, HttpBenchmarks, decode_json, parse_thresholds
+from campaign_analytics.serve.benchmarks import (
+    FixtureBenchmarks,
+    HttpBenchmarks,
+    decode_json,
+    fixture_thresholds,
+    parse_thresholds,
+)
 from tests.stub_benchmarks import StubBenchmarks, closed_port_url
 
 TIMEOUT = 0.5
@@ -121,6 +129,62 @@ def test_fixture_failures(tmp_path: Path, content: str | None, campaign: str, pr
         asyncio.run(source.thresholds(campaign))
     expected_health = "fixture" if campaign == "cmp-2" else "error"
     assert asyncio.run(source.health()) == expected_health
+
+
+def _careful(body: bytes) -> dict[str, Thresholds] | str:
+    try:
+        table = fixture_thresholds(body, "f", quick=False)
+    except BenchmarkUnavailable as exc:
+        return str(exc)
+    assert table is not None
+    return table
+
+
+# pieces of fixture text: keys that repeat, hold a colon or an escape; values of every kind
+_KEYS = st.sampled_from(['"a"', '"b"', '"a:b"', '"\\u0061"', '"min_ctr"', '"min_roas"', '"note"'])
+_NUMBERS = st.sampled_from(["0.02", "1", "2.5e0", "0", "-1", "1e999", "true", '"0.1"', "null"])
+_ENTRIES = st.sampled_from(['{"min_ctr": 0.02, "min_roas": 1}', '{"min_roas": 2.5, "min_ctr": 0, "n": "x:y"}'])
+
+
+@st.composite
+def _objects(draw: st.DrawFn, depth: int) -> str:
+    members = []
+    for _ in range(draw(st.integers(0, 4))):
+        key = draw(_KEYS)
+        if depth > 0 and draw(st.booleans()):
+            value = draw(_ENTRIES | _objects(depth - 1))
+        elif draw(st.integers(0, 5)) == 0:
+            value = "[" + ", ".join(draw(st.lists(_NUMBERS | _objects(0), max_size=2))) + "]"
+        else:
+            value = draw(_NUMBERS)
+        members.append(f"{key}: {value}")
+    return "{" + ", ".join(members) + "}"
+
+
+@given(_objects(2))
+@settings(max_examples=400, deadline=None)
+def test_the_quick_fixture_decode_answers_as_the_careful_one_or_not_at_all(text: str) -> None:
+    """Whatever the text (repeated keys at any depth, colons in strings, escapes, nested
+    objects, bad values), the quick decode either gives the careful decode's table or leaves
+    the answer to it: never a table the careful decode would refuse, never other words."""
+    body = text.encode()
+    quick = fixture_thresholds(body, "f", quick=True)
+    if quick is not None:
+        assert quick == _careful(body)
+
+
+def test_a_fixture_of_many_plain_entries_takes_the_quick_decode_and_a_repeated_key_does_not() -> None:
+    entries = {f"cmp-{i}": {"min_ctr": 0.02 + i % 3, "min_roas": 1.5} for i in range(2000)}
+    body = json.dumps(entries).encode()
+    quick = fixture_thresholds(body, "f", quick=True)
+    assert quick is not None and quick == _careful(body)
+    assert quick["cmp-1"] == Thresholds(Decimal("1.02"), Decimal("1.5"))
+    repeated = body[:-1] + b', "cmp-7": {"min_ctr": 0.5, "min_roas": 1}}'
+    assert fixture_thresholds(repeated, "f", quick=True) is None
+    assert _careful(repeated) == f"f: key 'cmp-7' {REPEATED}"
+    inner = body[:-1] + b', "x": {"min_ctr": "bad", "min_ctr": 0.5, "min_roas": 1}}'
+    assert fixture_thresholds(inner, "f", quick=True) is None
+    assert _careful(inner) == f"f: key 'min_ctr' {REPEATED}"
 
 
 # --- HTTP mode, against a real server on 127.0.0.1 -------------------------------------------
