@@ -18,7 +18,7 @@ with warnings.catch_warnings(), contextlib.suppress(ImportError):
     import hypothesis  # noqa: F401
 
 from campaign_analytics.build.pipeline import BuildResult, build
-from tests.datasets import VISIBLE
+from tests.support.datasets import VISIBLE
 
 
 @pytest.fixture(scope="session")

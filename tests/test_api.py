@@ -31,8 +31,8 @@ from campaign_analytics.build.pipeline import BuildResult
 from campaign_analytics.serve.routes.canonical import top_query
 from campaign_analytics.serve.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE
-from tests.live_server import raw_get, serve
+from tests.support.datasets import VISIBLE
+from tests.support.live_server import raw_get, serve
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """The live benchmark client against hostile and slow services.
 
-Every service here is a real HTTP server on 127.0.0.1 (tests/stub_benchmarks.py), except where a
+Every service here is a real HTTP server on 127.0.0.1 (tests/support/stub_benchmarks.py), except where a
 test says otherwise. Time bounds are generous: they catch a freeze or a wedge, not a slow run.
 """
 
@@ -29,9 +29,9 @@ from campaign_analytics.serve import benchmarks
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.benchmarks import HttpBenchmarks, decode_json, parse_thresholds
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE
-from tests.live_server import serve
-from tests.stub_benchmarks import StubBenchmarks
+from tests.support.datasets import VISIBLE
+from tests.support.live_server import serve
+from tests.support.stub_benchmarks import StubBenchmarks
 
 TIMEOUT = 0.5
 IDS = [f"cmp-{i:03d}" for i in range(200)]

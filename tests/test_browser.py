@@ -1,5 +1,5 @@
 """The explorer page in a real browser: headless Debian Chromium, driven by Selenium, against a
-real uvicorn server over the visible sample on 127.0.0.1 (tests/live_server.py).
+real uvicorn server over the visible sample on 127.0.0.1 (tests/support/live_server.py).
 
 Skipped, with the reason in pytest's summary, when Chromium, ChromeDriver or Selenium are
 missing; with REQUIRE_BROWSER_TESTS=1 (CI) a missing browser fails instead. Screenshots at
@@ -18,10 +18,10 @@ import pytest
 
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests import browser
-from tests.datasets import REPO, VISIBLE
-from tests.live_server import serve
-from tests.stub_benchmarks import closed_port_url
+from tests.support import browser
+from tests.support.datasets import REPO, VISIBLE
+from tests.support.live_server import serve
+from tests.support.stub_benchmarks import closed_port_url
 
 SCREENSHOTS = REPO / "build" / "screenshots"
 WAIT_SECONDS = 15

@@ -18,8 +18,8 @@ from campaign_analytics.build.checks import check_rollups
 from campaign_analytics.build.pipeline import build
 from campaign_analytics.errors import BuildError, ConfigError, InvalidSourceData
 from campaign_analytics.published.manifest import ROLLUPS, find_published, is_current, sha256_file
-from tests.datasets import REPO, VISIBLE, copy_visible, write_dataset
-from tests.pipeline import read_sources, run_sql
+from tests.support.datasets import REPO, VISIBLE, copy_visible, write_dataset
+from tests.support.pipeline import read_sources, run_sql
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from campaign_analytics import cli
-from tests.datasets import REPO, VISIBLE, write_dataset
+from tests.support.datasets import REPO, VISIBLE, write_dataset
 
 CLI = [sys.executable, "-m", "campaign_analytics"]
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE
+from tests.support.datasets import VISIBLE
 
 
 @pytest.fixture(scope="module")

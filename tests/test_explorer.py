@@ -30,8 +30,8 @@ from campaign_analytics.serve.routes.explorer import campaigns_query
 from campaign_analytics.serve.schemas import CampaignDaily, CampaignDailyChecked, CampaignList, CampaignPerformance
 from campaign_analytics.serve.store import RollupStore
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE, write_dataset
-from tests.stub_benchmarks import StubBenchmarks, closed_port_url
+from tests.support.datasets import VISIBLE, write_dataset
+from tests.support.stub_benchmarks import StubBenchmarks, closed_port_url
 
 VISIBLE_IDS = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005", "cmp-006"]
 CSV_TYPE = "text/csv; charset=utf-8"

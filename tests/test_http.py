@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from campaign_analytics.http.middleware import etag_for, none_match
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE
-from tests.live_server import serve
+from tests.support.datasets import VISIBLE
+from tests.support.live_server import serve
 
 READS = [
     "/campaigns/cmp-001/performance",

@@ -17,7 +17,7 @@ from campaign_analytics.errors import ConfigError
 from campaign_analytics.http import logs
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE
+from tests.support.datasets import VISIBLE
 
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARNING|ERROR|DEBUG)\s+[\w.]+: .+$")
 
@@ -206,7 +206,7 @@ def test_start_up_logs_the_build_it_serves(visible_rollup_dir: Path, caplog: pyt
 
 def test_json_access_line_under_a_real_server(visible_rollup_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """The whole path under uvicorn: configure() from the settings, JSON on stderr."""
-    from tests.live_server import raw_get, serve
+    from tests.support.live_server import raw_get, serve
 
     app = create_app(settings_for(visible_rollup_dir, log_format="json"))
     with serve(app) as base:

@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from campaign_analytics.http import metrics
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests.datasets import REPO, VISIBLE
-from tests.stub_benchmarks import StubBenchmarks
+from tests.support.datasets import REPO, VISIBLE
+from tests.support.stub_benchmarks import StubBenchmarks
 
 PERFORMANCE = "/campaigns/{campaign_id:path}/performance"
 

@@ -21,8 +21,8 @@ from campaign_analytics.build.pipeline import build
 from campaign_analytics.build.sources import open_sources
 from campaign_analytics.errors import InvalidSourceData
 from campaign_analytics.published.manifest import ROLLUPS, read_verified
-from tests.datasets import VISIBLE, copy_visible, write_dataset
-from tests.pipeline import read_sources, run_sql
+from tests.support.datasets import VISIBLE, copy_visible, write_dataset
+from tests.support.pipeline import read_sources, run_sql
 from tests.test_property import datasets, write
 
 

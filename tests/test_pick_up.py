@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 
 from campaign_analytics.build.pipeline import build
 from campaign_analytics.serve.app import create_app
-from tests.datasets import copy_visible
-from tests.live_server import serve
-from tests.pick_up import add_clicks, settings_for, wait_for
+from tests.support.datasets import copy_visible
+from tests.support.live_server import serve
+from tests.support.pick_up import add_clicks, settings_for, wait_for
 
 
 def test_a_publish_is_picked_up_with_no_failed_request(tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from campaign_analytics.build.checks import check_rollups
-from tests.datasets import write_dataset
-from tests.pipeline import read_sources, run_sql
-from tests.standalone_sql import cents, connect, standalone
+from tests.support.datasets import write_dataset
+from tests.support.pipeline import read_sources, run_sql
+from tests.support.standalone_sql import cents, connect, standalone
 
 CAMPAIGN_POOLS = [["c1", "c2", "c3"], ["1", "10", "9"]]
 CREATOR_POOLS = [["a", "b", "B", "é"], ["7", "10", "9", "100"]]

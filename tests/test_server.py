@@ -36,7 +36,7 @@ from campaign_analytics.http.protocol import (
 from campaign_analytics.messages import escape_controls
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import ServerLimits, Settings
-from tests.datasets import REPO, VISIBLE
+from tests.support.datasets import REPO, VISIBLE
 
 LIMITS = ServerLimits(max_header_bytes=16 * 1024, header_timeout_seconds=0.5)
 GENEROUS = 5.0  # seconds: an upper bound on anything that should take well under one

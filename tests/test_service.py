@@ -1,6 +1,6 @@
 """The app as a service: start-up builds, health states, and the benchmark service failing.
 
-Benchmark faults are served by a real HTTP server on 127.0.0.1 (tests/stub_benchmarks.py);
+Benchmark faults are served by a real HTTP server on 127.0.0.1 (tests/support/stub_benchmarks.py);
 one test injects an httpx.MockTransport instead, as create_app allows.
 """
 
@@ -25,9 +25,9 @@ from campaign_analytics.errors import ConfigError
 from campaign_analytics.published.manifest import find_published
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE, copy_visible
-from tests.live_server import serve
-from tests.stub_benchmarks import StubBenchmarks, closed_port_url
+from tests.support.datasets import VISIBLE, copy_visible
+from tests.support.live_server import serve
+from tests.support.stub_benchmarks import StubBenchmarks, closed_port_url
 
 TIMEOUT = 0.5
 VISIBLE_THRESHOLDS = json.loads((VISIBLE / "benchmarks.json").read_text())

@@ -32,9 +32,9 @@ from campaign_analytics.published.manifest import PublishedBuild, find_published
 from campaign_analytics.published.serving import SERVING_FILE, ServingFile, serving_bytes
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.store import RollupStore
-from tests.datasets import VISIBLE, copy_visible, unverified_store
-from tests.live_server import serve
-from tests.pick_up import add_clicks, settings_for, wait_for
+from tests.support.datasets import VISIBLE, copy_visible, unverified_store
+from tests.support.live_server import serve
+from tests.support.pick_up import add_clicks, settings_for, wait_for
 
 IDS = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005", "cmp-006"]
 

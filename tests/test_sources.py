@@ -10,8 +10,8 @@ import pytest
 
 from campaign_analytics.build.sources import METRICS, Column, Kind, _problem, _valid
 from campaign_analytics.errors import InvalidSourceData
-from tests.datasets import METRIC_COLUMNS, write_csv, write_dataset
-from tests.pipeline import read_sources
+from tests.support.datasets import METRIC_COLUMNS, write_csv, write_dataset
+from tests.support.pipeline import read_sources
 
 GOOD = ("2026-01-01", "cmp-1", "crt-1", "10", "2", "1", "1.50", "3")
 

@@ -18,8 +18,8 @@ from campaign_analytics.build.sql import read_sql
 from campaign_analytics.published.manifest import ROLLUPS
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE, write_dataset
-from tests.standalone_sql import (
+from tests.support.datasets import VISIBLE, write_dataset
+from tests.support.standalone_sql import (
     CONTRACT_COLUMNS,
     assert_standalone_equals_build,
     connect,

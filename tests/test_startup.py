@@ -20,7 +20,7 @@ import pytest
 
 from campaign_analytics import cli
 from campaign_analytics.serve.app import create_app_for_server
-from tests.datasets import REPO, VISIBLE
+from tests.support.datasets import REPO, VISIBLE
 
 DEADLINE = 60.0  # seconds for a server to start; it takes one or two
 
