@@ -19,6 +19,7 @@ import pytest
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
 from tests.support import browser
+from tests.support.api import settings_for
 from tests.support.datasets import REPO, VISIBLE
 from tests.support.live_server import serve
 from tests.support.stub_benchmarks import closed_port_url
@@ -36,9 +37,7 @@ pytestmark = pytest.mark.skipif(_missing is not None, reason=f"browser test skip
 
 @pytest.fixture(scope="module")
 def live_url(visible_rollup_dir: Path) -> Iterator[str]:
-    settings = Settings.for_data(
-        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_fixtures_file=VISIBLE / "benchmarks.json"
-    )
+    settings = settings_for(visible_rollup_dir)
     with serve(create_app(settings)) as url:
         yield url
 

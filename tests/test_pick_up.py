@@ -23,13 +23,13 @@ from campaign_analytics.build.pipeline import build
 from campaign_analytics.serve.app import create_app
 from tests.support.datasets import copy_visible
 from tests.support.live_server import serve
-from tests.support.pick_up import add_clicks, settings_for, wait_for
+from tests.support.pick_up import add_clicks, wait_for, watching_settings
 
 
 def test_a_publish_is_picked_up_with_no_failed_request(tmp_path: Path) -> None:
     data = copy_visible(tmp_path / "data")
     first = build(data, tmp_path / "rollups").build
-    app = create_app(settings_for(data, tmp_path / "rollups"))
+    app = create_app(watching_settings(data, tmp_path / "rollups"))
     stop = threading.Event()
     seen: list[tuple[int, str, int]] = []  # status, build id, cmp-001's clicks
 
@@ -72,7 +72,7 @@ def test_a_damaged_new_build_is_refused_and_the_previous_one_served(
 ) -> None:
     data = copy_visible(tmp_path / "data")
     first = build(data, tmp_path / "rollups").build
-    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     assert client.get("/health").json()["build_id"] == first.build_id
     add_clicks(data, 1000)
     second = build(data, tmp_path / "rollups").build
@@ -99,7 +99,7 @@ def test_a_damaged_current_is_rebuilt_at_start_up(tmp_path: Path) -> None:
     data = copy_visible(tmp_path / "data")
     first = build(data, tmp_path / "rollups").build
     (first.path / "serving.bin").write_bytes(b"CASERVE1 truncated")
-    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     health = client.get("/health").json()
     assert (health["database"], health["newest_build_refused"]) == ("ok", None)
     assert health["build_id"] != first.build_id
@@ -112,7 +112,7 @@ def test_start_up_over_a_build_of_other_inputs_says_so(tmp_path: Path, caplog: p
     theirs = build(other, tmp_path / "rollups", dataset="theirs").build
     data = copy_visible(tmp_path / "data")
     with caplog.at_level(logging.WARNING, logger="campaign_analytics"):
-        client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+        client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     assert client.get("/health").json()["build_id"] != theirs.build_id
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(f"serves build {theirs.build_id} of dataset 'theirs'" in w for w in warnings), warnings

@@ -25,6 +25,7 @@ from campaign_analytics.errors import ConfigError
 from campaign_analytics.published.manifest import find_published
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
+from tests.support.api import settings_for
 from tests.support.datasets import VISIBLE, copy_visible
 from tests.support.live_server import serve
 from tests.support.stub_benchmarks import StubBenchmarks, closed_port_url
@@ -305,9 +306,7 @@ def test_live_thresholds_work_with_or_without_the_lifespan(
 
 def test_many_apps_in_one_process_keep_their_own_settings(stub: StubBenchmarks, visible_rollup_dir: Path) -> None:
     stub.behave()
-    fixture = Settings.for_data(
-        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_fixtures_file=VISIBLE / "benchmarks.json"
-    )
+    fixture = settings_for(visible_rollup_dir)
     live = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url)
     down = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=closed_port_url())
     apps = [TestClient(create_app(s)) for s in (fixture, live, down)]

@@ -34,7 +34,7 @@ from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.store import RollupStore
 from tests.support.datasets import VISIBLE, copy_visible, unverified_store
 from tests.support.live_server import serve
-from tests.support.pick_up import add_clicks, settings_for, wait_for
+from tests.support.pick_up import add_clicks, wait_for, watching_settings
 
 IDS = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005", "cmp-006"]
 
@@ -278,7 +278,7 @@ def test_a_served_file_damaged_under_the_service_answers_503_then_the_previous_b
     tmp_path: Path, damage: object
 ) -> None:
     data, first, second = two_builds(tmp_path)
-    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     assert client.get("/health").json()["build_id"] == second.build_id
     damage(second.path / SERVING_FILE)  # type: ignore[operator]
     response = client.get("/creators/top?campaign_id=cmp-001&limit=2")
@@ -295,7 +295,7 @@ def test_a_served_file_damaged_under_the_service_answers_503_then_the_previous_b
 
 def test_a_served_file_removed_under_the_service_is_still_served_whole(tmp_path: Path) -> None:
     data, _, second = two_builds(tmp_path)
-    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     before = [client.get(f"/campaigns/{c}/anomalies").content for c in IDS]
     (second.path / SERVING_FILE).unlink()
     assert [client.get(f"/campaigns/{c}/anomalies").content for c in IDS] == before
@@ -309,7 +309,7 @@ def test_damage_no_request_has_read_yet_is_found_by_the_full_check_after_start_u
     raw = bytearray((second.path / "daily_anomalies.parquet").read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     (second.path / "daily_anomalies.parquet").write_bytes(bytes(raw))
-    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     wait_for(lambda: client.get("/health").json()["build_id"] == first.build_id)
     refused = client.get("/health").json()["newest_build_refused"]
     assert refused["build_id"] == second.build_id
@@ -346,7 +346,7 @@ def test_a_published_file_cut_short_is_rebuilt_at_start_up(tmp_path: Path) -> No
     first = build(data, tmp_path / "rollups").build
     path = first.path / SERVING_FILE
     os.truncate(path, path.stat().st_size - 1)
-    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     health = client.get("/health").json()
     assert health["database"] == "ok" and health["build_id"] != first.build_id
     assert client.get("/campaigns/cmp-001/performance").json()["totals"]["total_clicks"] == 212
@@ -360,7 +360,7 @@ def test_two_workers_reading_while_builds_are_published_serve_only_whole_builds(
     every answer is 200 and byte for byte the body of the build its x-build-id names."""
     data = copy_visible(tmp_path / "data")
     first = build(data, tmp_path / "rollups").build
-    workers = [create_app(settings_for(data, tmp_path / "rollups")) for _ in range(2)]
+    workers = [create_app(watching_settings(data, tmp_path / "rollups")) for _ in range(2)]
     stop = threading.Event()
     seen: list[tuple[int, str, bytes]] = []
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from campaign_analytics.settings import Settings
+from tests.support.api import settings_for
 
 
-def settings_for(data: Path, rollups: Path) -> Settings:
-    return Settings.for_data(
-        data, rollup_dir=rollups, benchmark_fixtures_file=data / "benchmarks.json", rollup_check_seconds=0.05
-    )
+def watching_settings(data: Path, rollups: Path) -> Settings:
+    """Serving `data` from `rollups`, looking at `current` every 50 ms."""
+    return settings_for(rollups, data / "benchmarks.json", data=data, rollup_check_seconds=0.05)
 
 
 def add_clicks(data: Path, clicks: int) -> None:
