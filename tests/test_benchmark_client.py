@@ -25,7 +25,6 @@ from fastapi.testclient import TestClient
 
 from campaign_analytics.anomalies import Thresholds
 from campaign_analytics.errors import BenchmarkUnavailable
-from campaign_analytics.serve import benchmarks
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.benchmarks import HttpBenchmarks, decode_json, parse_thresholds
 from campaign_analytics.settings import Settings
@@ -479,25 +478,33 @@ def test_bursts_against_a_hanging_service_do_not_wedge_the_client(stub: StubBenc
     assert ticks >= 10
 
 
-def test_a_client_that_makes_no_progress_is_rebuilt(stub: StubBenchmarks, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(benchmarks, "REBUILD_AFTER_TIMEOUTS", 10)
-    monkeypatch.setattr(benchmarks, "REBUILD_AFTER_SECONDS", 0.0)
-    source = HttpBenchmarks(stub.url, 0.3)
+def test_a_client_that_makes_no_progress_is_rebuilt(stub: StubBenchmarks, caplog: pytest.LogCaptureFixture) -> None:
+    """20 calls time out against a hanging service: with a rebuild after 10 the pooled client
+    is replaced once (the WARNING says so), with a rebuild after 21 it is kept; either way the
+    calls succeed as soon as the service answers again."""
 
-    async def go() -> tuple[list[Any], bool]:
-        async with source.pooled():
-            assert source._pool is not None
-            first = source._pool[1]
-            stub.behave(hang=True)
-            await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:20]), return_exceptions=True)
-            stub.behave()
-            after = await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:5]), return_exceptions=True)
-            return after, first.is_closed
+    def twenty_timeouts_then_five_calls(rebuild_after_timeouts: int) -> list[Any]:
+        source = HttpBenchmarks(stub.url, 0.3, rebuild_after_timeouts=rebuild_after_timeouts, rebuild_after_seconds=0.0)
 
-    after, old_closed = asyncio.run(go())
-    assert source.rebuilds == 1
-    assert old_closed
-    assert after == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 5
+        async def go() -> list[Any]:
+            async with source.pooled():
+                stub.behave(hang=True)
+                await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:20]), return_exceptions=True)
+                stub.behave()
+                return await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:5]), return_exceptions=True)
+
+        return asyncio.run(go())
+
+    def replaced() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "replaces the pooled one" in r.getMessage()]
+
+    caplog.set_level("WARNING", logger="campaign_analytics")
+    assert twenty_timeouts_then_five_calls(10) == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 5
+    [line] = replaced()
+    assert line.startswith("benchmark service: 10 calls in a row timed out and nothing answered for ")
+    caplog.clear()
+    assert twenty_timeouts_then_five_calls(21) == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 5
+    assert replaced() == []
 
 
 def test_livez_answers_during_a_burst_against_a_hanging_service(stub: StubBenchmarks, visible_rollup_dir: Path) -> None:

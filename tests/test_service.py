@@ -28,6 +28,7 @@ from campaign_analytics.settings import Settings
 from tests.support.api import settings_for
 from tests.support.datasets import VISIBLE, copy_visible
 from tests.support.live_server import serve
+from tests.support.pick_up import wait_for
 from tests.support.stub_benchmarks import StubBenchmarks, closed_port_url
 
 TIMEOUT = 0.5
@@ -314,14 +315,13 @@ def test_many_apps_in_one_process_keep_their_own_settings(stub: StubBenchmarks, 
     assert [c.get("/campaigns/cmp-002/anomalies").status_code for c in apps] == [200, 200, 502]
 
 
-def test_the_lifespan_closes_the_pool_it_opened(stub: StubBenchmarks, visible_rollup_dir: Path) -> None:
-    stub.behave()
-    settings = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url)
-    app = create_app(settings)
-    source = app.state.service.benchmarks
-    with TestClient(app) as client:
-        assert client.get("/campaigns/cmp-002/anomalies").status_code == 200
-        pool = source._pool
-        assert pool is not None
-    assert source._pool is None
-    assert pool[1].is_closed
+def test_the_lifespan_closes_the_pool_it_opened(visible_rollup_dir: Path) -> None:
+    """Within the lifespan the calls share one kept-alive connection (the pooled client's);
+    when it ends, the service sees that connection closed at once, not when it idles out."""
+    with StubBenchmarks(VISIBLE_THRESHOLDS) as own:
+        settings = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=own.url)
+        with TestClient(create_app(settings)) as client:
+            for campaign in ("cmp-002", "cmp-003", "cmp-005"):
+                assert client.get(f"/campaigns/{campaign}/anomalies").status_code == 200
+            assert (own.connections_opened, own.connections_open) == (1, 1)
+        wait_for(lambda: own.connections_open == 0, seconds=5)  # aiohttp would keep it 15 s
