@@ -31,6 +31,7 @@ from campaign_analytics.settings import Settings
 from tests.support.datasets import VISIBLE
 from tests.support.live_server import serve
 from tests.support.stub_benchmarks import StubBenchmarks
+from tests.support.waits import wait_for, wait_for_async
 
 TIMEOUT = 0.5
 IDS = [f"cmp-{i:03d}" for i in range(200)]
@@ -290,9 +291,9 @@ def test_a_waiter_that_leaves_does_not_cancel_the_call_for_the_others(stub: Stub
     async def go() -> list[Any]:
         async with source.pooled():
             first = asyncio.create_task(source.thresholds("cmp-008"))
-            await asyncio.sleep(0.05)
+            await wait_for_async(lambda: calls_to(stub, before) == 1)  # the call is at the service
             others = [asyncio.create_task(source.thresholds("cmp-008")) for _ in range(5)]
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)  # one loop turn: each of them starts waiting on that call
             first.cancel()  # the caller that started the call goes away
             others[0].cancel()
             return await asyncio.gather(first, *others, return_exceptions=True)
@@ -349,7 +350,7 @@ def test_a_fresh_response_goes_stale_after_max_age(stub: StubBenchmarks) -> None
             await source.thresholds("cmp-001")
             await source.thresholds("cmp-001")
             assert calls_to(stub, before) == 1
-            await asyncio.sleep(1.1)
+            await asyncio.sleep(1.1)  # the answer's max-age=1 runs out: time passing is the behaviour
             await source.thresholds("cmp-001")
             assert calls_to(stub, before) == 2
 
@@ -512,6 +513,7 @@ def test_livez_answers_during_a_burst_against_a_hanging_service(stub: StubBenchm
         VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url, benchmark_timeout_seconds=2
     )
     stub.behave(hang=True)
+    before = len(stub.requests)
     campaigns = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005"]
     with serve(create_app(settings)) as url:
         host, port = url.removeprefix("http://").split(":")
@@ -534,22 +536,19 @@ def test_livez_answers_during_a_burst_against_a_hanging_service(stub: StubBenchm
 
         loader = threading.Thread(target=asyncio.run, args=(burst(),))
         loader.start()
-        probes: list[float] = []
-        deadline = time.monotonic() + 1.5  # the burst's requests wait 2 s for the benchmark
-        while time.monotonic() < deadline:
-            started = time.monotonic()
+        # the five campaigns' calls hang at the service: the burst's 200 requests wait 2 s on them
+        wait_for(lambda: calls_to(stub, before) >= 5, message=lambda: f"{calls_to(stub, before)} calls")
+        for _ in range(5):
             connection = http.client.HTTPConnection(host, int(port), timeout=10)
             try:
                 connection.request("GET", "/livez")
                 assert connection.getresponse().status == 200
             finally:
                 connection.close()
-            probes.append(time.monotonic() - started)
-            time.sleep(0.05)
+        assert statuses == []  # /livez answered while every request of the burst was still waiting
         loader.join(30)
         stub.behave()
     assert statuses == [502] * 200
-    assert len(probes) >= 5 and max(probes) <= 0.5
 
 
 # --- answers that are not HTTP -----------------------------------------------------------------

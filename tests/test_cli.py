@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from campaign_analytics import cli
 from tests.support.datasets import REPO, VISIBLE, write_dataset
+from tests.support.waits import wait_for
 
 CLI = [sys.executable, "-m", "campaign_analytics"]
 
@@ -269,15 +269,12 @@ def test_serve_with_two_workers_and_port_from_the_environment(visible_rollup_dir
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(base + "/livez")[0] == 200:
-                    break
-            except OSError:
-                assert process.poll() is None, "serve exited"
-                assert time.monotonic() < deadline, "serve did not answer"
-                time.sleep(0.1)
+
+        def answers() -> bool:
+            assert process.poll() is None, "serve exited"
+            return _get(base + "/livez")[0] == 200
+
+        wait_for(answers, timeout=60, interval=0.1, ignoring=(OSError,), message="serve did not answer")
         for _ in range(20):  # spread over both workers by the kernel
             assert _get(base + "/campaigns/cmp-001/performance")[0] == 200
         _, text = _get(base + "/metrics")

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import polars as pl
@@ -34,7 +33,8 @@ from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.store import RollupStore
 from tests.support.datasets import VISIBLE, copy_visible, unverified_store
 from tests.support.live_server import serve
-from tests.support.pick_up import add_clicks, wait_for, watching_settings
+from tests.support.pick_up import add_clicks, watching_settings
+from tests.support.waits import wait_for
 
 IDS = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005", "cmp-006"]
 
@@ -363,6 +363,7 @@ def test_two_workers_reading_while_builds_are_published_serve_only_whole_builds(
     workers = [create_app(watching_settings(data, tmp_path / "rollups")) for _ in range(2)]
     stop = threading.Event()
     seen: list[tuple[int, str, bytes]] = []
+    last: dict[str, str] = {}  # the build id of each worker's latest answer
 
     def hammer(base: str) -> None:
         host, port = base.removeprefix("http://").split(":")
@@ -370,8 +371,16 @@ def test_two_workers_reading_while_builds_are_published_serve_only_whole_builds(
         while not stop.is_set():
             connection.request("GET", "/creators/top?campaign_id=cmp-001&limit=3")
             response = connection.getresponse()
-            seen.append((response.status, response.getheader("x-build-id") or "", response.read()))
+            build_id = response.getheader("x-build-id") or ""
+            seen.append((response.status, build_id, response.read()))
+            last[base] = build_id
         connection.close()
+
+    def served_a_while(build_id: str) -> None:
+        """Until both workers answer from `build_id`, then 50 answers more."""
+        wait_for(lambda: len(last) == 2 and set(last.values()) == {build_id})
+        answered = len(seen)
+        wait_for(lambda: len(seen) >= answered + 50)
 
     bodies = {first.build_id: unverified_store(first).top_creators("cmp-001", 3)}
     builds = [first]
@@ -379,16 +388,15 @@ def test_two_workers_reading_while_builds_are_published_serve_only_whole_builds(
         running = [pool.submit(hammer, base) for base in (one, two, one, two)]
         try:
             for clicks in (1000, 2000):
-                time.sleep(0.3)
+                served_a_while(builds[-1].build_id)
                 add_clicks(data, clicks)
                 builds.append(build(data, tmp_path / "rollups").build)
                 bodies[builds[-1].build_id] = unverified_store(builds[-1]).top_creators("cmp-001", 3)
-            wait_for(lambda: {w.state.service.store.build_id for w in workers} == {builds[-1].build_id})
-            time.sleep(0.2)
+            served_a_while(builds[-1].build_id)
         finally:
             stop.set()
         for future in running:
             future.result()
     assert {status for status, _, _ in seen} == {200}
     assert all(body == bodies[build_id] for _, build_id, body in seen)
-    assert {build_id for _, build_id, _ in seen} >= {first.build_id, builds[-1].build_id}
+    assert {build_id for _, build_id, _ in seen} == {b.build_id for b in builds}

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from campaign_analytics import cli
 from campaign_analytics.serve.app import create_app_for_server
 from tests.support.datasets import REPO, VISIBLE
+from tests.support.waits import wait_for
 
 DEADLINE = 60.0  # seconds for a server to start; it takes one or two
 
@@ -60,14 +60,16 @@ def started(command: list[str], env: dict[str, str], log: Path) -> Iterator[subp
 
 def wait_for_line(log: Path, process: subprocess.Popen[bytes], needle: str) -> str:
     """The first line of the log holding `needle`, waiting while the process runs."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-            if needle in line:
-                return line
-        assert process.poll() is None, f"exited {process.returncode}: {log.read_text()}"
-        assert time.monotonic() < deadline, f"no line with {needle!r}: {log.read_text()}"
-        time.sleep(0.05)
+
+    def line() -> str:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        found = next((ln for ln in lines if needle in ln), "")
+        assert found or process.poll() is None, f"exited {process.returncode}: {log.read_text()}"
+        return found
+
+    return wait_for(
+        line, timeout=DEADLINE, interval=0.05, message=lambda: f"no line with {needle!r}: {log.read_text()}"
+    )
 
 
 @pytest.fixture

@@ -1,11 +1,8 @@
 """Shared by the tests of a running service that picks up new builds (test_pick_up.py and
-test_serving.py): settings that look at `current` often, a new version of the visible inputs,
-and a wait on a condition with a deadline."""
+test_serving.py): settings that look at `current` often and a new version of the visible inputs."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from campaign_analytics.settings import Settings
@@ -21,10 +18,3 @@ def add_clicks(data: Path, clicks: int) -> None:
     """A new version of the inputs: one more cmp-001 row with `clicks` clicks."""
     path = data / "campaign_daily_metrics.csv"
     path.write_text(path.read_text() + f"2026-01-09,cmp-001,crt-001,{clicks},{clicks},0,0,\n")
-
-
-def wait_for(predicate: Callable[[], object], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)

@@ -13,9 +13,10 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.support.waits import wait_for
 
 START_SECONDS = 90
 
@@ -105,13 +106,16 @@ def standalone_cluster(workdir: Path, cores: int = 1, memory: str = "1g") -> Ite
 
 
 def _wait_for(log: Path, line: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if line in log.read_text(errors="replace"):
-            return
+    def logged() -> bool:
         if process.poll() is not None:
             raise RuntimeError(
                 f"{log.name}: exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
             )
-        time.sleep(0.2)
-    raise RuntimeError(f"{log.name}: no {line!r} within {START_SECONDS} s:\n{log.read_text(errors='replace')[-3000:]}")
+        return line in log.read_text(errors="replace")
+
+    wait_for(
+        logged,
+        timeout=START_SECONDS,
+        interval=0.2,
+        message=lambda: f"{log.name}: no {line!r}:\n{log.read_text(errors='replace')[-3000:]}",
+    )
