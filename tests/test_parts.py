@@ -22,7 +22,7 @@ from campaign_analytics.errors import InvalidSourceData
 from campaign_analytics.published.manifest import ROLLUPS, read_verified
 from tests.support.datasets import VISIBLE, copy_visible, write_dataset
 from tests.support.pipeline import read_sources, run_sql
-from tests.test_property import datasets, write
+from tests.support.random_data import datasets, write
 
 
 def test_ranges_are_the_sorted_ids_in_byte_order_cut_into_equal_pieces() -> None:
