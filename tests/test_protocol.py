@@ -37,6 +37,7 @@ from campaign_analytics.messages import escape_controls
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import ServerLimits, Settings
 from tests.support.datasets import REPO, VISIBLE
+from tests.support.live_server import free_port
 from tests.support.waits import wait_for
 
 LIMITS = ServerLimits(max_header_bytes=16 * 1024, header_timeout_seconds=0.5)
@@ -340,9 +341,7 @@ def test_serve_options_name_the_protocol_that_reads_the_environment(monkeypatch:
 
 def test_the_documented_command_applies_the_limits_from_the_environment(tmp_path: Path) -> None:
     """`uvicorn app:app` + UVICORN_ARGS, as the README runs it, with a 2 KiB limit from the environment."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO / "python"),

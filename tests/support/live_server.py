@@ -14,6 +14,13 @@ import uvicorn
 from tests.support.waits import wait_for
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now (the kernel's pick; free until someone takes it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
     sock = socket.socket()

@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.support.live_server import free_port
 from tests.support.waits import wait_for
 
 START_SECONDS = 90
@@ -30,13 +30,6 @@ def missing() -> str | None:
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         return "no Java runtime: scripts/install-java.sh installs openjdk-17-jre-headless"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def spark_home() -> Path:

@@ -19,7 +19,6 @@ with StubBenchmarks({"cmp-001": {"min_ctr": 0.04, "min_roas": 3}}) as stub:
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 import time
@@ -27,6 +26,8 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
+
+from tests.support.live_server import free_port
 
 
 class StubBenchmarks:
@@ -171,7 +172,4 @@ class _Server(ThreadingHTTPServer):
 
 def closed_port_url() -> str:
     """A loopback URL nothing listens on: connecting to it is refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
