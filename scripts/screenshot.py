@@ -3,7 +3,7 @@
     PYTHONPATH=python:. .venv/bin/python scripts/screenshot.py [docs/explorer.png]
 
 Builds the visible sample into a temporary folder, serves it on 127.0.0.1 (a free port) with
-its fixture thresholds, and photographs the page in headless Debian Chromium (tests/browser.py;
+its fixture thresholds, and photographs the page in headless Debian Chromium (tests/support/browser.py;
 scripts/install-browser.sh installs it). Nothing is fetched from the network.
 """
 
@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests import browser
-from tests.datasets import REPO, VISIBLE
-from tests.live_server import serve
+from tests.support import browser
+from tests.support.datasets import REPO, VISIBLE
+from tests.support.live_server import serve
 
 from campaign_analytics.build.pipeline import build
 from campaign_analytics.serve.app import create_app

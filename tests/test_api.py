@@ -23,16 +23,14 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
 from starlette.requests import Request
 
 from app import create_app
 from campaign_analytics.build.pipeline import BuildResult
 from campaign_analytics.serve.routes.canonical import top_query
 from campaign_analytics.serve.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
-from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE
-from tests.live_server import raw_get, serve
+from tests.support.api import body_of
+from tests.support.live_server import raw_get, serve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -190,24 +188,7 @@ def test_contract_unreachable_benchmark_service_is_502() -> None:
     assert "unreachable" in response.json()["detail"]
 
 
-# --- the richer tests: explicit Settings, one app per module -----------------------------------
-
-
-@pytest.fixture(scope="module")
-def client(visible_rollup_dir: Path) -> Iterator[TestClient]:
-    settings = Settings.for_data(
-        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_fixtures_file=VISIBLE / "benchmarks.json"
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-def body_of(response: Any, model: type[BaseModel] | None = None) -> Any:
-    """The JSON body; with a model, also proves the body is what the OpenAPI schema says."""
-    body = response.json()
-    if model is not None:
-        assert model.model_validate(body).model_dump(mode="json") == body
-    return body
+# --- the richer tests: `client` (tests/conftest.py), explicit Settings, one app per module ------------
 
 
 # --- the contract's examples, exactly --------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The live benchmark client against hostile and slow services.
 
-Every service here is a real HTTP server on 127.0.0.1 (tests/stub_benchmarks.py), except where a
+Every service here is a real HTTP server on 127.0.0.1 (tests/support/stub_benchmarks.py), except where a
 test says otherwise. Time bounds are generous: they catch a freeze or a wedge, not a slow run.
 """
 
@@ -25,13 +25,13 @@ from fastapi.testclient import TestClient
 
 from campaign_analytics.anomalies import Thresholds
 from campaign_analytics.errors import BenchmarkUnavailable
-from campaign_analytics.serve import benchmarks
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.benchmarks import HttpBenchmarks, decode_json, parse_thresholds
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE
-from tests.live_server import serve
-from tests.stub_benchmarks import StubBenchmarks
+from tests.support.datasets import VISIBLE
+from tests.support.live_server import serve
+from tests.support.stub_benchmarks import StubBenchmarks
+from tests.support.waits import wait_for, wait_for_async
 
 TIMEOUT = 0.5
 IDS = [f"cmp-{i:03d}" for i in range(200)]
@@ -291,9 +291,9 @@ def test_a_waiter_that_leaves_does_not_cancel_the_call_for_the_others(stub: Stub
     async def go() -> list[Any]:
         async with source.pooled():
             first = asyncio.create_task(source.thresholds("cmp-008"))
-            await asyncio.sleep(0.05)
+            await wait_for_async(lambda: calls_to(stub, before) == 1)  # the call is at the service
             others = [asyncio.create_task(source.thresholds("cmp-008")) for _ in range(5)]
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)  # one loop turn: each of them starts waiting on that call
             first.cancel()  # the caller that started the call goes away
             others[0].cancel()
             return await asyncio.gather(first, *others, return_exceptions=True)
@@ -350,7 +350,7 @@ def test_a_fresh_response_goes_stale_after_max_age(stub: StubBenchmarks) -> None
             await source.thresholds("cmp-001")
             await source.thresholds("cmp-001")
             assert calls_to(stub, before) == 1
-            await asyncio.sleep(1.1)
+            await asyncio.sleep(1.1)  # the answer's max-age=1 runs out: time passing is the behaviour
             await source.thresholds("cmp-001")
             assert calls_to(stub, before) == 2
 
@@ -479,25 +479,33 @@ def test_bursts_against_a_hanging_service_do_not_wedge_the_client(stub: StubBenc
     assert ticks >= 10
 
 
-def test_a_client_that_makes_no_progress_is_rebuilt(stub: StubBenchmarks, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(benchmarks, "REBUILD_AFTER_TIMEOUTS", 10)
-    monkeypatch.setattr(benchmarks, "REBUILD_AFTER_SECONDS", 0.0)
-    source = HttpBenchmarks(stub.url, 0.3)
+def test_a_client_that_makes_no_progress_is_rebuilt(stub: StubBenchmarks, caplog: pytest.LogCaptureFixture) -> None:
+    """20 calls time out against a hanging service: with a rebuild after 10 the pooled client
+    is replaced once (the WARNING says so), with a rebuild after 21 it is kept; either way the
+    calls succeed as soon as the service answers again."""
 
-    async def go() -> tuple[list[Any], bool]:
-        async with source.pooled():
-            assert source._pool is not None
-            first = source._pool[1]
-            stub.behave(hang=True)
-            await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:20]), return_exceptions=True)
-            stub.behave()
-            after = await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:5]), return_exceptions=True)
-            return after, first.is_closed
+    def twenty_timeouts_then_five_calls(rebuild_after_timeouts: int) -> list[Any]:
+        source = HttpBenchmarks(stub.url, 0.3, rebuild_after_timeouts=rebuild_after_timeouts, rebuild_after_seconds=0.0)
 
-    after, old_closed = asyncio.run(go())
-    assert source.rebuilds == 1
-    assert old_closed
-    assert after == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 5
+        async def go() -> list[Any]:
+            async with source.pooled():
+                stub.behave(hang=True)
+                await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:20]), return_exceptions=True)
+                stub.behave()
+                return await asyncio.gather(*(source.thresholds(cid) for cid in IDS[:5]), return_exceptions=True)
+
+        return asyncio.run(go())
+
+    def replaced() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "replaces the pooled one" in r.getMessage()]
+
+    caplog.set_level("WARNING", logger="campaign_analytics")
+    assert twenty_timeouts_then_five_calls(10) == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 5
+    [line] = replaced()
+    assert line.startswith("benchmark service: 10 calls in a row timed out and nothing answered for ")
+    caplog.clear()
+    assert twenty_timeouts_then_five_calls(21) == [Thresholds(Decimal("0.03"), Decimal("2.5"))] * 5
+    assert replaced() == []
 
 
 def test_livez_answers_during_a_burst_against_a_hanging_service(stub: StubBenchmarks, visible_rollup_dir: Path) -> None:
@@ -505,6 +513,7 @@ def test_livez_answers_during_a_burst_against_a_hanging_service(stub: StubBenchm
         VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url, benchmark_timeout_seconds=2
     )
     stub.behave(hang=True)
+    before = len(stub.requests)
     campaigns = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005"]
     with serve(create_app(settings)) as url:
         host, port = url.removeprefix("http://").split(":")
@@ -527,22 +536,19 @@ def test_livez_answers_during_a_burst_against_a_hanging_service(stub: StubBenchm
 
         loader = threading.Thread(target=asyncio.run, args=(burst(),))
         loader.start()
-        probes: list[float] = []
-        deadline = time.monotonic() + 1.5  # the burst's requests wait 2 s for the benchmark
-        while time.monotonic() < deadline:
-            started = time.monotonic()
+        # the five campaigns' calls hang at the service: the burst's 200 requests wait 2 s on them
+        wait_for(lambda: calls_to(stub, before) >= 5, message=lambda: f"{calls_to(stub, before)} calls")
+        for _ in range(5):
             connection = http.client.HTTPConnection(host, int(port), timeout=10)
             try:
                 connection.request("GET", "/livez")
                 assert connection.getresponse().status == 200
             finally:
                 connection.close()
-            probes.append(time.monotonic() - started)
-            time.sleep(0.05)
+        assert statuses == []  # /livez answered while every request of the burst was still waiting
         loader.join(30)
         stub.behave()
     assert statuses == [502] * 200
-    assert len(probes) >= 5 and max(probes) <= 0.5
 
 
 # --- answers that are not HTTP -----------------------------------------------------------------

@@ -23,7 +23,7 @@ from campaign_analytics.serve.benchmarks import (
     fixture_thresholds,
     parse_thresholds,
 )
-from tests.stub_benchmarks import StubBenchmarks, closed_port_url
+from tests.support.stub_benchmarks import StubBenchmarks, closed_port_url
 
 TIMEOUT = 0.5
 # a valid thresholds body, sent below with statuses that must not make it thresholds

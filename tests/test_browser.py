@@ -1,5 +1,5 @@
 """The explorer page in a real browser: headless Debian Chromium, driven by Selenium, against a
-real uvicorn server over the visible sample on 127.0.0.1 (tests/live_server.py).
+real uvicorn server over the visible sample on 127.0.0.1 (tests/support/live_server.py).
 
 Skipped, with the reason in pytest's summary, when Chromium, ChromeDriver or Selenium are
 missing; with REQUIRE_BROWSER_TESTS=1 (CI) a missing browser fails instead. Screenshots at
@@ -18,10 +18,11 @@ import pytest
 
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests import browser
-from tests.datasets import REPO, VISIBLE
-from tests.live_server import serve
-from tests.stub_benchmarks import closed_port_url
+from tests.support import browser
+from tests.support.api import settings_for
+from tests.support.datasets import REPO, VISIBLE
+from tests.support.live_server import serve
+from tests.support.stub_benchmarks import closed_port_url
 
 SCREENSHOTS = REPO / "build" / "screenshots"
 WAIT_SECONDS = 15
@@ -36,9 +37,7 @@ pytestmark = pytest.mark.skipif(_missing is not None, reason=f"browser test skip
 
 @pytest.fixture(scope="module")
 def live_url(visible_rollup_dir: Path) -> Iterator[str]:
-    settings = Settings.for_data(
-        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_fixtures_file=VISIBLE / "benchmarks.json"
-    )
+    settings = settings_for(visible_rollup_dir)
     with serve(create_app(settings)) as url:
         yield url
 

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import polars as pl
@@ -18,8 +17,9 @@ from campaign_analytics.build.checks import check_rollups
 from campaign_analytics.build.pipeline import build
 from campaign_analytics.errors import BuildError, ConfigError, InvalidSourceData
 from campaign_analytics.published.manifest import ROLLUPS, find_published, is_current, sha256_file
-from tests.datasets import REPO, VISIBLE, copy_visible, write_dataset
-from tests.pipeline import read_sources, run_sql
+from tests.support.datasets import REPO, VISIBLE, copy_visible, write_dataset
+from tests.support.pipeline import read_sources, run_sql
+from tests.support.waits import wait_for
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -160,10 +160,10 @@ def test_a_build_waiting_for_the_lock_of_a_folder_removed_by_a_failed_build_take
     with pytest.raises(RuntimeError, match="refused"), build_module.exclusive(out):
         waiter = threading.Thread(target=second)
         waiter.start()
-        deadline = time.monotonic() + 10
-        while not _waiting_for_a_lock(out / build_module.LOCK_FILE):
-            assert time.monotonic() < deadline, "the second build never waited for the lock"
-            time.sleep(0.01)
+        wait_for(
+            lambda: _waiting_for_a_lock(out / build_module.LOCK_FILE),
+            message="the second build never waited for the lock",
+        )
         raise RuntimeError("refused")
     waiter.join(timeout=10)
     assert inside_second.is_set() and second_saw == [True]

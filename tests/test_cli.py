@@ -6,10 +6,8 @@ from __future__ import annotations
 import errno
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,7 +15,9 @@ import polars as pl
 import pytest
 
 from campaign_analytics import cli
-from tests.datasets import REPO, VISIBLE, write_dataset
+from tests.support.datasets import REPO, VISIBLE, write_dataset
+from tests.support.live_server import free_port
+from tests.support.waits import wait_for
 
 CLI = [sys.executable, "-m", "campaign_analytics"]
 
@@ -236,19 +236,13 @@ def test_a_closed_stdout_after_publishing_is_not_a_traceback(tmp_path: Path) -> 
 # --- serve ---------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=5) as response:
         return response.status, response.read().decode()
 
 
 def test_serve_with_two_workers_and_port_from_the_environment(visible_rollup_dir: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO / "python"),
@@ -269,15 +263,12 @@ def test_serve_with_two_workers_and_port_from_the_environment(visible_rollup_dir
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(base + "/livez")[0] == 200:
-                    break
-            except OSError:
-                assert process.poll() is None, "serve exited"
-                assert time.monotonic() < deadline, "serve did not answer"
-                time.sleep(0.1)
+
+        def answers() -> bool:
+            assert process.poll() is None, "serve exited"
+            return _get(base + "/livez")[0] == 200
+
+        wait_for(answers, timeout=60, interval=0.1, ignoring=(OSError,), message="serve did not answer")
         for _ in range(20):  # spread over both workers by the kernel
             assert _get(base + "/campaigns/cmp-001/performance")[0] == 200
         _, text = _get(base + "/metrics")
@@ -297,7 +288,7 @@ def test_serve_with_two_workers_and_port_from_the_environment(visible_rollup_dir
 
 
 def test_serve_without_data_dir_is_one_line() -> None:
-    done = run_cli("serve", "--port", str(_free_port()))
+    done = run_cli("serve", "--port", str(free_port()))
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "campaign-analytics serve: DATA_DIR is not set: point it at a folder of input files (e.g. data/visible)"

@@ -5,25 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.schemas import CampaignAnomalies, CampaignPerformance, TopCreators
-from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE
-
-
-@pytest.fixture(scope="module")
-def client(visible_rollup_dir: Path) -> Iterator[TestClient]:
-    settings = Settings.for_data(
-        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_fixtures_file=VISIBLE / "benchmarks.json"
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
 from starlette.requests import Request
 
 from campaign_analytics.build.pipeline import build
@@ -30,20 +29,12 @@ from campaign_analytics.serve.routes.explorer import campaigns_query
 from campaign_analytics.serve.schemas import CampaignDaily, CampaignDailyChecked, CampaignList, CampaignPerformance
 from campaign_analytics.serve.store import RollupStore
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE, write_dataset
-from tests.stub_benchmarks import StubBenchmarks, closed_port_url
+from tests.support.api import body_of
+from tests.support.datasets import VISIBLE, write_dataset
+from tests.support.stub_benchmarks import StubBenchmarks, closed_port_url
 
 VISIBLE_IDS = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005", "cmp-006"]
 CSV_TYPE = "text/csv; charset=utf-8"
-
-
-@pytest.fixture(scope="module")
-def client(visible_rollup_dir: Path) -> Iterator[TestClient]:
-    settings = Settings.for_data(
-        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_fixtures_file=VISIBLE / "benchmarks.json"
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 # Names and ids that CSV has to quote, two campaigns tied on every total, one with no name.
@@ -72,14 +63,6 @@ def odd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings.for_data(data, rollup_dir=result.build.path.parents[1])
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-
-
-def body_of(response: Any, model: type[BaseModel] | None = None) -> Any:
-    assert response.status_code == 200, response.text
-    body = response.json()
-    if model is not None:
-        assert model.model_validate(body).model_dump(mode="json") == body
-    return body
 
 
 def ids(body: dict[str, Any]) -> list[str]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,30 +12,15 @@ from fastapi.testclient import TestClient
 from campaign_analytics.http.middleware import etag_for, none_match
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE
-from tests.live_server import serve
+from tests.support.api import MakeClient, settings_for
+from tests.support.datasets import VISIBLE
+from tests.support.live_server import serve
 
 READS = [
     "/campaigns/cmp-001/performance",
     "/creators/top?campaign_id=cmp-001&limit=2",
     "/campaigns/cmp-002/anomalies",
 ]
-
-
-def settings_for(rollup_dir: Path, fixture: Path = VISIBLE / "benchmarks.json", **ops: object) -> Settings:
-    base = Settings.for_data(VISIBLE, rollup_dir=rollup_dir, benchmark_fixtures_file=fixture)
-    return Settings(**{**base.__dict__, **ops})  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def make_client() -> Iterator[Callable[..., TestClient]]:
-    with contextlib.ExitStack() as stack:
-        yield lambda settings: stack.enter_context(TestClient(create_app(settings)))
-
-
-@pytest.fixture
-def client(make_client: Callable[..., TestClient], visible_rollup_dir: Path) -> TestClient:
-    return make_client(settings_for(visible_rollup_dir))
 
 
 # --- ETag and 304 --------------------------------------------------------------------------
@@ -74,12 +57,10 @@ def test_the_etag_depends_on_the_build_as_well_as_the_body() -> None:
     assert etag_for(b"build-a", body) != etag_for(b"build-a", body + b" ")
 
 
-def test_anomalies_etag_follows_the_live_thresholds(
-    tmp_path: Path, visible_rollup_dir: Path, make_client: Callable[..., TestClient]
-) -> None:
+def test_anomalies_etag_follows_the_live_thresholds(tmp_path: Path, make_client: MakeClient) -> None:
     fixture = tmp_path / "benchmarks.json"
     fixture.write_text(json.dumps({"cmp-002": {"min_ctr": 0.03, "min_roas": 2.5}}))
-    client = make_client(settings_for(visible_rollup_dir, fixture))
+    client = make_client(benchmark_fixtures_file=fixture)
     before = client.get("/campaigns/cmp-002/anomalies").headers["etag"]
     fixture.write_text(json.dumps({"cmp-002": {"min_ctr": 0.031, "min_roas": 2.5}}))
     after = client.get("/campaigns/cmp-002/anomalies", headers={"If-None-Match": before})
@@ -131,8 +112,8 @@ def test_cache_control_of_read_answers(client: TestClient) -> None:
     assert client.get(READS[2]).headers["cache-control"] == "no-cache"
 
 
-def test_cache_max_age_is_a_setting(make_client: Callable[..., TestClient], visible_rollup_dir: Path) -> None:
-    client = make_client(settings_for(visible_rollup_dir, cache_max_age_seconds=30))
+def test_cache_max_age_is_a_setting(make_client: MakeClient) -> None:
+    client = make_client(cache_max_age_seconds=30)
     assert client.get(READS[0]).headers["cache-control"] == "public, max-age=30"
     settings = Settings.from_env({"DATA_DIR": str(VISIBLE), "CACHE_MAX_AGE_SECONDS": "0"})
     assert settings.cache_max_age_seconds == 0
@@ -203,9 +184,9 @@ def test_cors_is_off_by_default(client: TestClient) -> None:
     assert "access-control-allow-origin" not in preflight.headers
 
 
-def test_cors_for_the_configured_origins(make_client: Callable[..., TestClient], visible_rollup_dir: Path) -> None:
+def test_cors_for_the_configured_origins(make_client: MakeClient) -> None:
     origins = ("https://dashboard.example", "http://127.0.0.1:3000")
-    client = make_client(settings_for(visible_rollup_dir, cors_allow_origins=origins))
+    client = make_client(cors_allow_origins=origins)
     allowed = client.get(READS[0], headers={"Origin": "https://dashboard.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://dashboard.example"
     assert "etag" in allowed.headers["access-control-expose-headers"].lower()
@@ -229,13 +210,11 @@ def test_cors_origins_from_the_environment() -> None:
 # --- nosniff -------------------------------------------------------------------------------
 
 
-def test_nosniff_on_every_response(
-    tmp_path: Path, visible_rollup_dir: Path, make_client: Callable[..., TestClient]
-) -> None:
-    client = make_client(settings_for(visible_rollup_dir))
+def test_nosniff_on_every_response(tmp_path: Path, make_client: MakeClient) -> None:
+    client = make_client()
     fixture = tmp_path / "benchmarks.json"
     fixture.write_text("{}")
-    broken = make_client(settings_for(visible_rollup_dir, fixture))
+    broken = make_client(benchmark_fixtures_file=fixture)
     empty = tmp_path / "no-rollups"
     data = tmp_path / "data"
     data.mkdir()  # no input files: the start-up build fails and nothing is served (503)

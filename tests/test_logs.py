@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import logging.config
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,8 @@ from campaign_analytics.errors import ConfigError
 from campaign_analytics.http import logs
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE
+from tests.support.api import MakeClient, settings_for
+from tests.support.datasets import VISIBLE
 
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARNING|ERROR|DEBUG)\s+[\w.]+: .+$")
 
@@ -27,18 +27,6 @@ def restore_logging() -> Iterator[None]:
     """Each test configures the root logger; leave it as the next test expects (text, INFO)."""
     yield
     logs.configure("text", "INFO")
-
-
-@pytest.fixture
-def make_client() -> Iterator[Callable[[Settings], TestClient]]:
-    """TestClient(create_app(settings)) with its lifespan run, closed after the test."""
-    with contextlib.ExitStack() as stack:
-        yield lambda settings: stack.enter_context(TestClient(create_app(settings)))
-
-
-def settings_for(rollup_dir: Path, fixture: Path = VISIBLE / "benchmarks.json", **ops: object) -> Settings:
-    base = Settings.for_data(VISIBLE, rollup_dir=rollup_dir, benchmark_fixtures_file=fixture)
-    return Settings(**{**base.__dict__, **ops})  # type: ignore[arg-type]
 
 
 def test_text_lines_have_time_level_logger_and_message(capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,9 +107,9 @@ def access_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 def test_every_request_logs_method_path_status_latency_and_id(
-    make_client: Callable[[Settings], TestClient], visible_rollup_dir: Path, caplog: pytest.LogCaptureFixture
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = make_client(settings_for(visible_rollup_dir))
+    client = make_client()
     with caplog.at_level(logging.INFO, logger="campaign_analytics.access"):
         response = client.get("/creators/top?campaign_id=cmp-001&limit=2", headers={"X-Request-ID": "req-42.a:b"})
         missing = client.get("/campaigns/cmp-999/performance")
@@ -139,24 +127,22 @@ def test_every_request_logs_method_path_status_latency_and_id(
 @pytest.mark.parametrize(
     "sent", ["x" * 129, "has space", "semi;colon", "\u00e9t\u00e9", "", "<script>", "a\tb"], ids=repr
 )
-def test_an_unsafe_request_id_is_replaced_by_a_generated_one(
-    make_client: Callable[[Settings], TestClient], visible_rollup_dir: Path, sent: str
-) -> None:
-    client = make_client(settings_for(visible_rollup_dir))
+def test_an_unsafe_request_id_is_replaced_by_a_generated_one(make_client: MakeClient, sent: str) -> None:
+    client = make_client()
     response = client.get("/livez", headers={"X-Request-ID": sent.encode("utf-8")})  # type: ignore[dict-item]
     assert re.fullmatch(r"[0-9a-f]{24}", response.headers["x-request-id"])
 
 
-def test_generated_request_ids_differ(make_client: Callable[[Settings], TestClient], visible_rollup_dir: Path) -> None:
-    client = make_client(settings_for(visible_rollup_dir))
+def test_generated_request_ids_differ(make_client: MakeClient) -> None:
+    client = make_client()
     ids = {client.get("/livez").headers["x-request-id"] for _ in range(20)}
     assert len(ids) == 20
 
 
 def test_control_characters_in_the_path_are_escaped_in_the_log(
-    make_client: Callable[[Settings], TestClient], visible_rollup_dir: Path, caplog: pytest.LogCaptureFixture
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = make_client(settings_for(visible_rollup_dir))
+    client = make_client()
     with caplog.at_level(logging.INFO, logger="campaign_analytics.access"):
         client.get("/campaigns/%1b[31mred/performance")
     (record,) = access_records(caplog)
@@ -164,10 +150,8 @@ def test_control_characters_in_the_path_are_escaped_in_the_log(
     assert "\\x1b[31mred" in record.getMessage()
 
 
-def test_access_log_can_be_turned_off(
-    make_client: Callable[[Settings], TestClient], visible_rollup_dir: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    client = make_client(settings_for(visible_rollup_dir, access_log=False))
+def test_access_log_can_be_turned_off(make_client: MakeClient, caplog: pytest.LogCaptureFixture) -> None:
+    client = make_client(access_log=False)
     with caplog.at_level(logging.INFO, logger="campaign_analytics.access"):
         response = client.get("/livez")
     assert access_records(caplog) == []
@@ -175,14 +159,13 @@ def test_access_log_can_be_turned_off(
 
 
 def test_a_502_logs_its_cause_at_warning(
-    make_client: Callable[[Settings], TestClient],
+    make_client: MakeClient,
     tmp_path: Path,
-    visible_rollup_dir: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fixture = tmp_path / "benchmarks.json"
     fixture.write_text(json.dumps({"cmp-001": {"min_ctr": 0.01, "min_roas": 1}}))
-    client = make_client(settings_for(visible_rollup_dir, fixture))
+    client = make_client(benchmark_fixtures_file=fixture)
     with caplog.at_level(logging.WARNING, logger="campaign_analytics"):
         response = client.get("/campaigns/cmp-002/anomalies", headers={"X-Request-ID": "r-502"})
     assert response.status_code == 502
@@ -206,7 +189,7 @@ def test_start_up_logs_the_build_it_serves(visible_rollup_dir: Path, caplog: pyt
 
 def test_json_access_line_under_a_real_server(visible_rollup_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """The whole path under uvicorn: configure() from the settings, JSON on stderr."""
-    from tests.live_server import raw_get, serve
+    from tests.support.live_server import raw_get, serve
 
     app = create_app(settings_for(visible_rollup_dir, log_format="json"))
     with serve(app) as base:

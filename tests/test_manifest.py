@@ -32,7 +32,7 @@ from campaign_analytics.published.manifest import (
     sha256_file,
     verify,
 )
-from tests.datasets import VISIBLE, copy_visible
+from tests.support.datasets import VISIBLE, copy_visible
 
 FILES = {name: f"{name}.parquet" for name in ROLLUPS}
 

@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from campaign_analytics.http import metrics
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests.datasets import REPO, VISIBLE
-from tests.stub_benchmarks import StubBenchmarks
+from tests.support.api import MakeClient
+from tests.support.datasets import REPO, VISIBLE
+from tests.support.stub_benchmarks import StubBenchmarks
 
 PERFORMANCE = "/campaigns/{campaign_id:path}/performance"
-
-
-def settings_for(rollup_dir: Path, **ops: object) -> Settings:
-    base = Settings.for_data(VISIBLE, rollup_dir=rollup_dir, benchmark_fixtures_file=VISIBLE / "benchmarks.json")
-    return Settings(**{**base.__dict__, **ops})  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def make_client() -> Iterator[Callable[..., TestClient]]:
-    with contextlib.ExitStack() as stack:
-        yield lambda settings: stack.enter_context(TestClient(create_app(settings)))
-
-
-@pytest.fixture
-def client(make_client: Callable[..., TestClient], visible_rollup_dir: Path) -> TestClient:
-    return make_client(settings_for(visible_rollup_dir))
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -95,7 +77,7 @@ def test_unknown_paths_share_one_label(client: TestClient) -> None:
     assert len(new) <= 2
 
 
-def test_the_served_build_its_age_and_row_counts(client: TestClient, visible_rollup_dir: Path) -> None:
+def test_the_served_build_its_age_and_row_counts(client: TestClient) -> None:
     build_id = client.get("/health").json()["build_id"]
     text = scrape(client)
     assert value(text, "campaign_analytics_build_info", build_id=build_id) == 1
@@ -135,8 +117,8 @@ def test_builds_that_failed_verification_are_counted() -> None:
     assert value(metrics.exposition(None)[0].decode(), name) == before + 1
 
 
-def test_request_metrics_can_be_turned_off(make_client: Callable[..., TestClient], visible_rollup_dir: Path) -> None:
-    client = make_client(settings_for(visible_rollup_dir, metrics_enabled=False))
+def test_request_metrics_can_be_turned_off(make_client: MakeClient) -> None:
+    client = make_client(metrics_enabled=False)
     name = "campaign_analytics_http_requests_total"
     before = value(scrape(client), name, method="GET", route="/livez", status="200")
     client.get("/livez")

@@ -8,7 +8,6 @@ several parts), and the same refusals of bad input wherever in the file the bad 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,9 @@ from campaign_analytics.build.pipeline import build
 from campaign_analytics.build.sources import open_sources
 from campaign_analytics.errors import InvalidSourceData
 from campaign_analytics.published.manifest import ROLLUPS, read_verified
-from tests.datasets import VISIBLE, copy_visible, write_dataset
-from tests.pipeline import read_sources, run_sql
-from tests.test_property import datasets, write
-
-
-@pytest.fixture
-def one_campaign_per_part(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(engine, "PART_ROWS", 1)
-    yield
+from tests.support.datasets import VISIBLE, copy_visible, write_dataset
+from tests.support.pipeline import read_sources, run_sql
+from tests.support.random_data import datasets, write
 
 
 def test_ranges_are_the_sorted_ids_in_byte_order_cut_into_equal_pieces() -> None:
@@ -51,13 +44,13 @@ def test_the_visible_sample_in_a_part_per_campaign_equals_one_part(tmp_path: Pat
 
 
 def test_a_build_in_parts_publishes_them_in_key_order_and_serves_the_same_rollups(
-    tmp_path: Path, one_campaign_per_part: None
+    tmp_path: Path,
 ) -> None:
     data = copy_visible(tmp_path / "data")
     campaigns = (data / "campaigns.csv").read_text().splitlines()
     (data / "campaigns.csv").write_text("\n".join([campaigns[0], *reversed(campaigns[1:])]) + "\n")
     reference = run_sql(read_sources(VISIBLE), part_rows=10**9)  # one part
-    single = build(data, tmp_path / "out").build  # PART_ROWS is patched: a part per campaign
+    single = build(data, tmp_path / "out", part_rows=1).build  # a part per campaign
     assert all(len(single.manifest["outputs"][name]["parts"]) > 1 for name in ROLLUPS)
     frames = read_verified(single)  # verifies every part and the key order across them
     for name in ROLLUPS:
@@ -119,9 +112,7 @@ def test_repeated_keys_far_apart_in_the_file_are_counted_once_per_key(tmp_path: 
 
 
 @pytest.mark.parametrize("where", ["first", "last", "orphan"])
-def test_a_bad_cell_in_any_part_is_named_by_line_and_column(
-    tmp_path: Path, where: str, one_campaign_per_part: None
-) -> None:
+def test_a_bad_cell_in_any_part_is_named_by_line_and_column(tmp_path: Path, where: str) -> None:
     data = copy_visible(tmp_path / "data")
     path = data / "campaign_daily_metrics.csv"
     lines = path.read_text().splitlines()
@@ -138,7 +129,7 @@ def test_a_bad_cell_in_any_part_is_named_by_line_and_column(
     lines[index] = ",".join(fields)
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InvalidSourceData, match=rf"line {index + 1}, column impressions: '12x' is not a whole number"):
-        build(data, tmp_path / "out")
+        build(data, tmp_path / "out", part_rows=1)  # a part per campaign
     assert not (tmp_path / "out" / "current").exists()
 
 

@@ -1,6 +1,6 @@
 """The app as a service: start-up builds, health states, and the benchmark service failing.
 
-Benchmark faults are served by a real HTTP server on 127.0.0.1 (tests/stub_benchmarks.py);
+Benchmark faults are served by a real HTTP server on 127.0.0.1 (tests/support/stub_benchmarks.py);
 one test injects an httpx.MockTransport instead, as create_app allows.
 """
 
@@ -25,9 +25,11 @@ from campaign_analytics.errors import ConfigError
 from campaign_analytics.published.manifest import find_published
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE, copy_visible
-from tests.live_server import serve
-from tests.stub_benchmarks import StubBenchmarks, closed_port_url
+from tests.support.api import settings_for
+from tests.support.datasets import VISIBLE, copy_visible
+from tests.support.live_server import serve
+from tests.support.stub_benchmarks import StubBenchmarks, closed_port_url
+from tests.support.waits import wait_for
 
 TIMEOUT = 0.5
 VISIBLE_THRESHOLDS = json.loads((VISIBLE / "benchmarks.json").read_text())
@@ -125,12 +127,12 @@ def test_a_slow_benchmark_does_not_hold_up_other_requests(stub: StubBenchmarks, 
     settings = Settings.for_data(
         VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url, benchmark_timeout_seconds=2
     )
+    before = len(stub.requests)
     with serve(create_app(settings)) as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
         slow = pool.submit(httpx.get, f"{url}/campaigns/cmp-001/anomalies", timeout=10)
-        time.sleep(0.2)
-        started = time.monotonic()
+        wait_for(lambda: "/benchmarks/cmp-001" in stub.requests[before:])  # its benchmark call is out
         fast = httpx.get(f"{url}/campaigns/cmp-001/performance", timeout=10)
-        assert fast.status_code == 200 and time.monotonic() - started < 0.5
+        assert fast.status_code == 200 and not slow.done()  # answered while the slow one waits
         assert slow.result().status_code == 200
     stub.behave()
 
@@ -305,9 +307,7 @@ def test_live_thresholds_work_with_or_without_the_lifespan(
 
 def test_many_apps_in_one_process_keep_their_own_settings(stub: StubBenchmarks, visible_rollup_dir: Path) -> None:
     stub.behave()
-    fixture = Settings.for_data(
-        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_fixtures_file=VISIBLE / "benchmarks.json"
-    )
+    fixture = settings_for(visible_rollup_dir)
     live = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url)
     down = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=closed_port_url())
     apps = [TestClient(create_app(s)) for s in (fixture, live, down)]
@@ -315,14 +315,13 @@ def test_many_apps_in_one_process_keep_their_own_settings(stub: StubBenchmarks, 
     assert [c.get("/campaigns/cmp-002/anomalies").status_code for c in apps] == [200, 200, 502]
 
 
-def test_the_lifespan_closes_the_pool_it_opened(stub: StubBenchmarks, visible_rollup_dir: Path) -> None:
-    stub.behave()
-    settings = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=stub.url)
-    app = create_app(settings)
-    source = app.state.service.benchmarks
-    with TestClient(app) as client:
-        assert client.get("/campaigns/cmp-002/anomalies").status_code == 200
-        pool = source._pool
-        assert pool is not None
-    assert source._pool is None
-    assert pool[1].is_closed
+def test_the_lifespan_closes_the_pool_it_opened(visible_rollup_dir: Path) -> None:
+    """Within the lifespan the calls share one kept-alive connection (the pooled client's);
+    when it ends, the service sees that connection closed at once, not when it idles out."""
+    with StubBenchmarks(VISIBLE_THRESHOLDS) as own:
+        settings = Settings.for_data(VISIBLE, rollup_dir=visible_rollup_dir, benchmark_api_base=own.url)
+        with TestClient(create_app(settings)) as client:
+            for campaign in ("cmp-002", "cmp-003", "cmp-005"):
+                assert client.get(f"/campaigns/{campaign}/anomalies").status_code == 200
+            assert (own.connections_opened, own.connections_open) == (1, 1)
+        wait_for(lambda: own.connections_open == 0, timeout=5)  # aiohttp would keep it 15 s

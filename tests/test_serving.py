@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import polars as pl
@@ -32,9 +31,10 @@ from campaign_analytics.published.manifest import PublishedBuild, find_published
 from campaign_analytics.published.serving import SERVING_FILE, ServingFile, serving_bytes
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.serve.store import RollupStore
-from tests.datasets import VISIBLE, copy_visible, unverified_store
-from tests.live_server import serve
-from tests.pick_up import add_clicks, settings_for, wait_for
+from tests.support.datasets import VISIBLE, copy_visible, unverified_store
+from tests.support.live_server import serve
+from tests.support.pick_up import add_clicks, watching_settings
+from tests.support.waits import wait_for
 
 IDS = ["cmp-001", "cmp-002", "cmp-003", "cmp-004", "cmp-005", "cmp-006"]
 
@@ -278,7 +278,7 @@ def test_a_served_file_damaged_under_the_service_answers_503_then_the_previous_b
     tmp_path: Path, damage: object
 ) -> None:
     data, first, second = two_builds(tmp_path)
-    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     assert client.get("/health").json()["build_id"] == second.build_id
     damage(second.path / SERVING_FILE)  # type: ignore[operator]
     response = client.get("/creators/top?campaign_id=cmp-001&limit=2")
@@ -295,7 +295,7 @@ def test_a_served_file_damaged_under_the_service_answers_503_then_the_previous_b
 
 def test_a_served_file_removed_under_the_service_is_still_served_whole(tmp_path: Path) -> None:
     data, _, second = two_builds(tmp_path)
-    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     before = [client.get(f"/campaigns/{c}/anomalies").content for c in IDS]
     (second.path / SERVING_FILE).unlink()
     assert [client.get(f"/campaigns/{c}/anomalies").content for c in IDS] == before
@@ -309,7 +309,7 @@ def test_damage_no_request_has_read_yet_is_found_by_the_full_check_after_start_u
     raw = bytearray((second.path / "daily_anomalies.parquet").read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     (second.path / "daily_anomalies.parquet").write_bytes(bytes(raw))
-    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     wait_for(lambda: client.get("/health").json()["build_id"] == first.build_id)
     refused = client.get("/health").json()["newest_build_refused"]
     assert refused["build_id"] == second.build_id
@@ -346,7 +346,7 @@ def test_a_published_file_cut_short_is_rebuilt_at_start_up(tmp_path: Path) -> No
     first = build(data, tmp_path / "rollups").build
     path = first.path / SERVING_FILE
     os.truncate(path, path.stat().st_size - 1)
-    client = TestClient(create_app(settings_for(data, tmp_path / "rollups")))
+    client = TestClient(create_app(watching_settings(data, tmp_path / "rollups")))
     health = client.get("/health").json()
     assert health["database"] == "ok" and health["build_id"] != first.build_id
     assert client.get("/campaigns/cmp-001/performance").json()["totals"]["total_clicks"] == 212
@@ -360,9 +360,10 @@ def test_two_workers_reading_while_builds_are_published_serve_only_whole_builds(
     every answer is 200 and byte for byte the body of the build its x-build-id names."""
     data = copy_visible(tmp_path / "data")
     first = build(data, tmp_path / "rollups").build
-    workers = [create_app(settings_for(data, tmp_path / "rollups")) for _ in range(2)]
+    workers = [create_app(watching_settings(data, tmp_path / "rollups")) for _ in range(2)]
     stop = threading.Event()
     seen: list[tuple[int, str, bytes]] = []
+    last: dict[str, str] = {}  # the build id of each worker's latest answer
 
     def hammer(base: str) -> None:
         host, port = base.removeprefix("http://").split(":")
@@ -370,8 +371,16 @@ def test_two_workers_reading_while_builds_are_published_serve_only_whole_builds(
         while not stop.is_set():
             connection.request("GET", "/creators/top?campaign_id=cmp-001&limit=3")
             response = connection.getresponse()
-            seen.append((response.status, response.getheader("x-build-id") or "", response.read()))
+            build_id = response.getheader("x-build-id") or ""
+            seen.append((response.status, build_id, response.read()))
+            last[base] = build_id
         connection.close()
+
+    def served_a_while(build_id: str) -> None:
+        """Until both workers answer from `build_id`, then 50 answers more."""
+        wait_for(lambda: len(last) == 2 and set(last.values()) == {build_id})
+        answered = len(seen)
+        wait_for(lambda: len(seen) >= answered + 50)
 
     bodies = {first.build_id: unverified_store(first).top_creators("cmp-001", 3)}
     builds = [first]
@@ -379,16 +388,15 @@ def test_two_workers_reading_while_builds_are_published_serve_only_whole_builds(
         running = [pool.submit(hammer, base) for base in (one, two, one, two)]
         try:
             for clicks in (1000, 2000):
-                time.sleep(0.3)
+                served_a_while(builds[-1].build_id)
                 add_clicks(data, clicks)
                 builds.append(build(data, tmp_path / "rollups").build)
                 bodies[builds[-1].build_id] = unverified_store(builds[-1]).top_creators("cmp-001", 3)
-            wait_for(lambda: {w.state.service.store.build_id for w in workers} == {builds[-1].build_id})
-            time.sleep(0.2)
+            served_a_while(builds[-1].build_id)
         finally:
             stop.set()
         for future in running:
             future.result()
     assert {status for status, _, _ in seen} == {200}
     assert all(body == bodies[build_id] for _, build_id, body in seen)
-    assert {build_id for _, build_id, _ in seen} >= {first.build_id, builds[-1].build_id}
+    assert {build_id for _, build_id, _ in seen} == {b.build_id for b in builds}

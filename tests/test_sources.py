@@ -10,10 +10,9 @@ import pytest
 
 from campaign_analytics.build.sources import METRICS, Column, Kind, _problem, _valid
 from campaign_analytics.errors import InvalidSourceData
-from tests.datasets import METRIC_COLUMNS, write_csv, write_dataset
-from tests.pipeline import read_sources
-
-GOOD = ("2026-01-01", "cmp-1", "crt-1", "10", "2", "1", "1.50", "3")
+from tests.support.cells import BAD_CELLS, GOOD, TRICKY, with_cell
+from tests.support.datasets import METRIC_COLUMNS, write_csv, write_dataset
+from tests.support.pipeline import read_sources
 
 
 def metrics_error(tmp_path: Path, rows: list[tuple[str, ...]]) -> str:
@@ -29,34 +28,6 @@ def error_of(data: Path) -> str:
     with pytest.raises(InvalidSourceData) as caught:
         read_sources(data)
     return str(caught.value).replace(str(data.parent) + "/", "")
-
-
-def with_cell(column: str, value: str) -> tuple[str, ...]:
-    row = list(GOOD)
-    row[METRIC_COLUMNS.index(column)] = value
-    return tuple(row)
-
-
-# One bad cell, and what the build says about it (tests/test_spark_engine.py runs the same table).
-BAD_CELLS = [
-    ("impressions", "12x", "'12x' is not a whole number"),
-    ("clicks", "-5", "'-5' is negative"),
-    ("conversions", "1.5", "'1.5' is not a whole number"),
-    ("conversions", "", "value is empty (a whole number >= 0 is required)"),
-    ("impressions", "99999999999999999999", "'99999999999999999999' is too large"),
-    ("spend", "abc", "'abc' is not a decimal number"),
-    ("spend", "-0.01", "'-0.01' is negative"),
-    ("spend", "1.1234567", "'1.1234567' has more than 6 decimal places"),
-    ("spend", "1e3", "'1e3' is not a decimal number"),
-    ("spend", "", "value is empty (a decimal number >= 0 is required)"),
-    ("revenue", "-2", "'-2' is negative"),
-    ("revenue", "NaN", "'NaN' is not a decimal number"),
-    ("metric_date", "2026-02-30", "'2026-02-30' is not a date (YYYY-MM-DD)"),
-    ("metric_date", "2026/01/01", "'2026/01/01' is not a date (YYYY-MM-DD)"),
-    ("metric_date", "2026-1-1", "'2026-1-1' is not a date (YYYY-MM-DD)"),
-    ("campaign_id", "", "value is empty (an id is required)"),
-    ("creator_id", "", "value is empty (an id is required)"),
-]
 
 
 @pytest.mark.parametrize(("column", "value", "problem"), BAD_CELLS)
@@ -183,18 +154,6 @@ def test_parquet_inputs_are_read_with_the_same_rules(tmp_path: Path) -> None:
 
     frame.with_columns(pl.Series("clicks", [1, -2])).write_parquet(data / "campaign_daily_metrics.parquet")
     assert error_of(data) == "data/campaign_daily_metrics.parquet row 2, column clicks: '-2' is negative"
-
-
-TRICKY = {
-    "metric_date": ["2026-01-03", "2026-1-3", "2026-02-30", "+2026-01-03", "20260103", " 2026-01-03", "", None],
-    "campaign_id": ["c", "", " ", None, "ü"],
-    "creator_id": ["c", "", None],
-    "impressions": ["5", "+5", "-0", "-5", "05", " 5", "5.0", "1e3", "", None, "99999999999999999999", "٣"],
-    "clicks": ["0"],
-    "conversions": ["0"],
-    "spend": ["1.5", "1.", ".5", "-0.5", "1e3", "1.1234567", "1.123456", "00.10", "", None, "NaN", "9" * 20],
-    "revenue": ["1.5", "", None, "-1", "1.1234567", "x"],
-}
 
 
 @pytest.mark.parametrize("column", [c for c in METRICS.columns if c.name in TRICKY])

@@ -30,10 +30,10 @@ from campaign_analytics.errors import BuildError, InvalidSourceData
 from campaign_analytics.published.manifest import ROLLUPS, find_published, read_verified
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import Settings
-from tests import spark_cluster
-from tests.datasets import REPO, VISIBLE, write_csv, write_dataset
-from tests.test_property import datasets
-from tests.test_sources import BAD_CELLS, GOOD, TRICKY, with_cell
+from tests.support import spark_cluster
+from tests.support.cells import BAD_CELLS, GOOD, TRICKY, with_cell
+from tests.support.datasets import REPO, VISIBLE, write_csv, write_dataset
+from tests.support.random_data import datasets
 
 _missing = spark_cluster.missing()
 if _missing is not None and os.environ.get("REQUIRE_SPARK_TESTS") == "1":

@@ -9,8 +9,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.datasets import write_dataset
-from tests.pipeline import read_sources, run_sql
+from tests.support.datasets import write_dataset
+from tests.support.pipeline import read_sources, run_sql
 
 D1, D2 = "2026-01-01", "2026-01-02"
 

@@ -16,10 +16,8 @@ from fastapi.testclient import TestClient
 from campaign_analytics.build.pipeline import BuildResult, build
 from campaign_analytics.build.sql import read_sql
 from campaign_analytics.published.manifest import ROLLUPS
-from campaign_analytics.serve.app import create_app
-from campaign_analytics.settings import Settings
-from tests.datasets import VISIBLE, write_dataset
-from tests.standalone_sql import (
+from tests.support.datasets import VISIBLE, write_dataset
+from tests.support.standalone_sql import (
     CONTRACT_COLUMNS,
     assert_standalone_equals_build,
     connect,
@@ -147,23 +145,19 @@ def test_limit_bounds_the_creators(visible: Any) -> None:
         assert standalone(visible, "top_creators", ["cmp-001", limit]) == everyone[:limit]
 
 
-def test_every_visible_row_equals_the_apis_answer(visible: Any, visible_rollup_dir: Path) -> None:
-    settings = Settings.for_data(
-        VISIBLE, rollup_dir=visible_rollup_dir, benchmark_fixtures_file=VISIBLE / "benchmarks.json"
-    )
+def test_every_visible_row_equals_the_apis_answer(visible: Any, client: TestClient) -> None:
     campaign_ids = [row[0] for row in visible.execute("select cast(campaign_id as varchar) from campaigns").fetchall()]
-    with TestClient(create_app(settings)) as client:
-        for campaign_id in campaign_ids:
-            performance = client.get(f"/campaigns/{campaign_id}/performance").json()
-            flat = {"campaign_id": performance["campaign_id"], "campaign_name": performance["campaign_name"]}
-            assert standalone(visible, "campaign_performance", [campaign_id]) == [flat | performance["totals"]]
-            top = client.get("/creators/top", params={"campaign_id": campaign_id, "limit": 100}).json()
-            assert standalone(visible, "top_creators", [campaign_id, 100]) == top["creators"]
-            alerts = client.get(f"/campaigns/{campaign_id}/anomalies").json()["alerts"]
-            days = {str(d["metric_date"]): d for d in standalone(visible, "daily_anomalies", [campaign_id])}
-            for alert in alerts:
-                day = days[alert["metric_date"]]
-                assert (day["ctr"], day["roas"]) == (alert["ctr"], alert["roas"])
+    for campaign_id in campaign_ids:
+        performance = client.get(f"/campaigns/{campaign_id}/performance").json()
+        flat = {"campaign_id": performance["campaign_id"], "campaign_name": performance["campaign_name"]}
+        assert standalone(visible, "campaign_performance", [campaign_id]) == [flat | performance["totals"]]
+        top = client.get("/creators/top", params={"campaign_id": campaign_id, "limit": 100}).json()
+        assert standalone(visible, "top_creators", [campaign_id, 100]) == top["creators"]
+        alerts = client.get(f"/campaigns/{campaign_id}/anomalies").json()["alerts"]
+        days = {str(d["metric_date"]): d for d in standalone(visible, "daily_anomalies", [campaign_id])}
+        for alert in alerts:
+            day = days[alert["metric_date"]]
+            assert (day["ctr"], day["roas"]) == (alert["ctr"], alert["roas"])
 
 
 def test_every_visible_row_equals_the_build(visible: Any, visible_build: BuildResult) -> None:

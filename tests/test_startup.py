@@ -7,11 +7,9 @@ from __future__ import annotations
 import http.server
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,15 +18,11 @@ import pytest
 
 from campaign_analytics import cli
 from campaign_analytics.serve.app import create_app_for_server
-from tests.datasets import REPO, VISIBLE
+from tests.support.datasets import REPO, VISIBLE
+from tests.support.live_server import free_port
+from tests.support.waits import wait_for
 
 DEADLINE = 60.0  # seconds for a server to start; it takes one or two
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _environment(**extra: str) -> dict[str, str]:
@@ -60,14 +54,16 @@ def started(command: list[str], env: dict[str, str], log: Path) -> Iterator[subp
 
 def wait_for_line(log: Path, process: subprocess.Popen[bytes], needle: str) -> str:
     """The first line of the log holding `needle`, waiting while the process runs."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-            if needle in line:
-                return line
-        assert process.poll() is None, f"exited {process.returncode}: {log.read_text()}"
-        assert time.monotonic() < deadline, f"no line with {needle!r}: {log.read_text()}"
-        time.sleep(0.05)
+
+    def line() -> str:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        found = next((ln for ln in lines if needle in ln), "")
+        assert found or process.poll() is None, f"exited {process.returncode}: {log.read_text()}"
+        return found
+
+    return wait_for(
+        line, timeout=DEADLINE, interval=0.05, message=lambda: f"no line with {needle!r}: {log.read_text()}"
+    )
 
 
 @pytest.fixture
@@ -80,7 +76,7 @@ def served(visible_rollup_dir: Path) -> dict[str, str]:
 
 
 def test_serve_says_where_the_explorer_and_the_docs_are(served: dict[str, str], tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with started([*SERVE, "--port", str(port)], served, log) as process:
         line = wait_for_line(log, process, "campaign-analytics serve: explorer")
@@ -90,7 +86,7 @@ def test_serve_says_where_the_explorer_and_the_docs_are(served: dict[str, str], 
 
 @pytest.mark.parametrize("how", ["serve", "uvicorn"])
 def test_every_way_of_starting_says_which_build_it_serves(served: dict[str, str], tmp_path: Path, how: str) -> None:
-    port = _free_port()
+    port = free_port()
     command = [*SERVE, "--port", str(port)] if how == "serve" else _uvicorn(port)
     log = tmp_path / "server.log"
     with started(command, served, log) as process:
@@ -102,7 +98,7 @@ def test_every_way_of_starting_says_which_build_it_serves(served: dict[str, str]
 def test_plain_uvicorn_says_when_it_builds_the_rollups_itself(tmp_path: Path) -> None:
     env = _environment(DATA_DIR=str(VISIBLE), ROLLUP_DIR=str(tmp_path / "rollups"))
     log = tmp_path / "server.log"
-    with started(_uvicorn(_free_port()), env, log) as process:
+    with started(_uvicorn(free_port()), env, log) as process:
         wait_for_line(log, process, "serving build ")
     said = log.read_text()
     assert f"building the rollups of {VISIBLE} first: nothing is published" in said
@@ -125,7 +121,7 @@ def test_plain_uvicorn_says_when_it_builds_the_rollups_itself(tmp_path: Path) ->
 def test_a_start_that_cannot_serve_is_one_line_and_exit_code_1(
     tmp_path: Path, how: str, problem: str, settings: dict[str, str], said: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     command = [*SERVE, "--port", str(port)] if how == "serve" else _uvicorn(port)
     env = _environment(ROLLUP_DIR=str(tmp_path / "rollups"), **settings)
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=DEADLINE, check=False)

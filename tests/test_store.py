@@ -17,7 +17,7 @@ from campaign_analytics.errors import CampaignNotFound, RollupUnavailable
 from campaign_analytics.published.manifest import find_published
 from campaign_analytics.serve.service import verify_in_child
 from campaign_analytics.serve.store import RollupStore
-from tests.datasets import VISIBLE, unverified_store, write_dataset
+from tests.support.datasets import VISIBLE, unverified_store, write_dataset
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 from campaign_analytics.build.pipeline import build
-from tests.datasets import VISIBLE
 from tests.golden import GOLDEN_DIR, render
+from tests.support.datasets import VISIBLE
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--write", action="store_true", required=True, help="overwrite tests/golden/visible/*.csv")

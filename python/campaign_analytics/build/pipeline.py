@@ -87,13 +87,16 @@ def build(
     max_ratios: Mapping[str, float] | None = None,
     engine: str = "polars",
     spark_master: str | None = None,
+    part_rows: int | None = None,
 ) -> BuildResult:
     """Build the rollups of `data_dir` and publish them under `rollup_dir`.
 
     `progress` is told the name of each step as it starts (the CLI prints them with times);
     `max_ratios` (quality.py) turns data-quality counts into a failure before anything is published.
     `engine` "spark" runs the same SQL on Spark (engines/spark.py; `data_dir` may then be a URI
-    Spark reads), on `spark_master` or in local mode."""
+    Spark reads), on `spark_master` or in local mode. `part_rows`: about how many metrics rows
+    the default engine puts in one part (engines/polars.py, PART_ROWS when None; 1 makes a part
+    of every campaign)."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown build engine {engine!r}; choose one of {', '.join(ENGINES)}")
     step = progress or (lambda _: None)
@@ -114,7 +117,7 @@ def build(
         sources = open_sources(data_dir)
         with staging_folder(rollup_dir) as staging:
             # the rollups are checked (keys, order, reconciliation) and written part by part
-            computed = compute(sources, staging, sql_dir, queries, progress=step)
+            computed = compute(sources, staging, sql_dir, queries, part_rows=part_rows, progress=step)
             published = _publish(rollup_dir, staging, data_dir, dataset, sql_dir, sources, computed, max_ratios, step)
     return BuildResult(published, time.perf_counter() - started)
 

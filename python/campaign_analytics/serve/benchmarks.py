@@ -60,6 +60,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import time
 from collections import OrderedDict
@@ -90,6 +91,8 @@ MAX_CONNECTIONS = 64
 # kind in between, and at least REBUILD_AFTER_SECONDS since the last answer (see HttpBenchmarks).
 REBUILD_AFTER_TIMEOUTS = 2 * MAX_CONNECTIONS
 REBUILD_AFTER_SECONDS = 5.0
+
+log = logging.getLogger("campaign_analytics")
 
 
 class BenchmarkSource(Protocol):
@@ -484,9 +487,10 @@ class HttpBenchmarks:
     The transport is aiohttp's (through httpx-aiohttp) unless one is given: measured against
     bench/stub_benchmarks.py it costs a third to a seventh of httpx's default transport in
     client CPU per call, and cancelled calls do not strand its pool. Should the pooled client
-    still stop making progress, it is replaced: after REBUILD_AFTER_TIMEOUTS timed-out calls
-    in a row with no answer of any kind (even an error status) in between, and no answer for
-    REBUILD_AFTER_SECONDS, the next call gets a fresh client; the old one is closed once the
+    still stop making progress, it is replaced (with a WARNING): after `rebuild_after_timeouts`
+    timed-out calls in a row with no answer of any kind (even an error status) in between, and
+    no answer for `rebuild_after_seconds` (defaults REBUILD_AFTER_TIMEOUTS and
+    REBUILD_AFTER_SECONDS), the next call gets a fresh client; the old one is closed once the
     calls still using it are done. Against a service that is merely down this costs one new
     client every few seconds at most. A transport passed in (a test's MockTransport) is shared
     by every client made from it, so it is never rebuilt.
@@ -500,16 +504,19 @@ class HttpBenchmarks:
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = "campaign-analytics",
         cache_entries: int = CACHE_ENTRIES,
+        rebuild_after_timeouts: int = REBUILD_AFTER_TIMEOUTS,
+        rebuild_after_seconds: float = REBUILD_AFTER_SECONDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout_seconds
+        self.rebuild_after_timeouts = rebuild_after_timeouts
+        self.rebuild_after_seconds = rebuild_after_seconds
         self._transport = transport
         self._user_agent = user_agent
         self._pool: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
         self._usage: dict[httpx.AsyncClient, _Usage] = {}  # of the pooled client(s)
         self.cache = ResponseCache(cache_entries)
         self._flights: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Task[Thresholds]] = {}
-        self.rebuilds = 0  # how often the pooled client was replaced (for tests and logs)
 
     def _new_client(self) -> httpx.AsyncClient:
         transport = self._transport
@@ -572,12 +579,17 @@ class HttpBenchmarks:
             pool is not None
             and pool[1] is client
             and self._transport is None  # a given transport is shared: a new client would not help
-            and usage.timeouts_in_a_row >= REBUILD_AFTER_TIMEOUTS
-            and time.monotonic() - usage.last_answer >= REBUILD_AFTER_SECONDS
+            and usage.timeouts_in_a_row >= self.rebuild_after_timeouts
+            and (silent := time.monotonic() - usage.last_answer) >= self.rebuild_after_seconds
         ):
             usage.retired = True  # closed by its last user (this call is one of them)
             self._pool = self._open_pool(pool[0])
-            self.rebuilds += 1
+            log.warning(
+                "benchmark service: %d calls in a row timed out and nothing answered for %.1f s;"
+                " a new HTTP client replaces the pooled one",
+                usage.timeouts_in_a_row,
+                silent,
+            )
 
     def url_for(self, campaign_id: str) -> str:
         segment = quote(campaign_id, safe="")

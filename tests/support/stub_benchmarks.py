@@ -12,12 +12,13 @@ with StubBenchmarks({"cmp-001": {"min_ctr": 0.04, "min_roas": 3}}) as stub:
     stub.behave(length=False)          # no Content-Length: the body ends when the connection does
     stub.behave(content_type=None)     # no Content-Type header (or "text/plain", ...)
     stub.url                           # http://127.0.0.1:<free port>
+    stub.connections_opened            # connections accepted so far
+    stub.connections_open              # ... and not yet closed (by either side)
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 import time
@@ -25,6 +26,8 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
+
+from tests.support.live_server import free_port
 
 
 class StubBenchmarks:
@@ -99,6 +102,14 @@ class StubBenchmarks:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    @property
+    def connections_opened(self) -> int:
+        return self.server.opened
+
+    @property
+    def connections_open(self) -> int:
+        return self.server.open
+
     def behave(
         self,
         *,
@@ -137,6 +148,23 @@ class StubBenchmarks:
 class _Server(ThreadingHTTPServer):
     request_queue_size = 512  # bursts of concurrent connects are not dropped by the backlog
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._counting = threading.Lock()
+        self.opened = 0  # connections accepted
+        self.open = 0  # ... whose handler has not finished (the connection is closed then)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._counting:
+            self.opened += 1
+            self.open += 1
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        with self._counting:
+            self.open -= 1
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up: expected
             super().handle_error(request, client_address)
@@ -144,7 +172,4 @@ class _Server(ThreadingHTTPServer):
 
 def closed_port_url() -> str:
     """A loopback URL nothing listens on: connecting to it is refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"

@@ -36,7 +36,9 @@ from campaign_analytics.http.protocol import (
 from campaign_analytics.messages import escape_controls
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import ServerLimits, Settings
-from tests.datasets import REPO, VISIBLE
+from tests.support.datasets import REPO, VISIBLE
+from tests.support.live_server import free_port
+from tests.support.waits import wait_for
 
 LIMITS = ServerLimits(max_header_bytes=16 * 1024, header_timeout_seconds=0.5)
 GENEROUS = 5.0  # seconds: an upper bound on anything that should take well under one
@@ -53,11 +55,9 @@ def running(app: Any, limits: ServerLimits = LIMITS) -> Iterator[int]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
+    wait_for(lambda: server.started or not thread.is_alive(), timeout=30, message="uvicorn did not start")
+    if not server.started:
+        raise RuntimeError("uvicorn did not start")
     try:
         yield sock.getsockname()[1]
     finally:
@@ -158,7 +158,7 @@ def test_the_limit_is_the_same_when_the_head_arrives_in_pieces(service_port: int
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for start in range(0, len(data), 1000):
             conn.sendall(data[start : start + 1000])
-            time.sleep(0.002)
+            time.sleep(0.002)  # the pieces arrive one by one: the slow client is the behaviour
         if size <= 16 * 1024:
             assert read_response(conn)[0] == 200
         else:
@@ -171,7 +171,7 @@ def test_an_endless_header_line_is_refused_before_it_ends(service_port: int) -> 
         conn.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Endless: ")
         for _ in range(8):  # 64 KiB of one header value, the line never finished
             conn.sendall(b"a" * 8192)
-            time.sleep(0.01)
+            time.sleep(0.01)  # in pieces, like a slow client
         response = read_until_closed(conn)
     assert status_of(response) == 431
 
@@ -341,9 +341,7 @@ def test_serve_options_name_the_protocol_that_reads_the_environment(monkeypatch:
 
 def test_the_documented_command_applies_the_limits_from_the_environment(tmp_path: Path) -> None:
     """`uvicorn app:app` + UVICORN_ARGS, as the README runs it, with a 2 KiB limit from the environment."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO / "python"),
@@ -355,15 +353,12 @@ def test_the_documented_command_applies_the_limits_from_the_environment(tmp_path
     command = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port), *UVICORN_ARGS]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def connected() -> socket.socket:
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=GENEROUS)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.05)
+            return socket.create_connection(("127.0.0.1", port), timeout=GENEROUS)
+
+        conn = wait_for(connected, timeout=60, interval=0.05, ignoring=(OSError,), message="the server did not start")
         with conn:
             conn.sendall(head_of(2048))
             assert read_response(conn)[0] == 200

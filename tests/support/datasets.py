@@ -13,7 +13,7 @@ import polars as pl
 from campaign_analytics.published.manifest import ROLLUPS, PublishedBuild
 from campaign_analytics.serve.store import RollupStore
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VISIBLE = REPO / "data" / "visible"
 
 METRIC_COLUMNS = (

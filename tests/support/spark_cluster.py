@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.support.live_server import free_port
+from tests.support.waits import wait_for
 
 START_SECONDS = 90
 
@@ -29,13 +30,6 @@ def missing() -> str | None:
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         return "no Java runtime: scripts/install-java.sh installs openjdk-17-jre-headless"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def spark_home() -> Path:
@@ -105,13 +99,16 @@ def standalone_cluster(workdir: Path, cores: int = 1, memory: str = "1g") -> Ite
 
 
 def _wait_for(log: Path, line: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if line in log.read_text(errors="replace"):
-            return
+    def logged() -> bool:
         if process.poll() is not None:
             raise RuntimeError(
                 f"{log.name}: exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
             )
-        time.sleep(0.2)
-    raise RuntimeError(f"{log.name}: no {line!r} within {START_SECONDS} s:\n{log.read_text(errors='replace')[-3000:]}")
+        return line in log.read_text(errors="replace")
+
+    wait_for(
+        logged,
+        timeout=START_SECONDS,
+        interval=0.2,
+        message=lambda: f"{log.name}: no {line!r}:\n{log.read_text(errors='replace')[-3000:]}",
+    )

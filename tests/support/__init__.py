@@ -1,0 +1,1 @@
+"""Helpers the tests share: datasets, stub services, a live server, the browser, waits."""
