@@ -40,7 +40,7 @@ def visible() -> Any:
     return connect(VISIBLE)
 
 
-def test_cmp_001_performance_is_the_spec_example(visible: Any) -> None:
+def test_cmp_001_performance_is_the_contract_example(visible: Any) -> None:
     assert standalone(visible, "campaign_performance", ["cmp-001"]) == [
         {
             "campaign_id": "cmp-001",
@@ -57,7 +57,7 @@ def test_cmp_001_performance_is_the_spec_example(visible: Any) -> None:
     ]
 
 
-def test_cmp_001_top_two_creators_are_the_spec_example(visible: Any) -> None:
+def test_cmp_001_top_two_creators_are_the_contract_example(visible: Any) -> None:
     assert standalone(visible, "top_creators", ["cmp-001", 2]) == [
         {
             "campaign_id": "cmp-001",
