@@ -729,6 +729,19 @@ def test_a_needle_is_more_than_its_bigrams() -> None:
     assert catalog.matching("zz").mask().to_list() == [False, False, False]
 
 
+@pytest.mark.parametrize("name", ["Rams \ua7cb horn", "\u0130stanbul", "Stra\u00dfe", "\u039f\u0394\u039f\u03a3"])
+def test_a_search_folds_case_as_str_lower_does(name: str) -> None:
+    """The needle is `q.lower()`, so the ids and names are lower-cased the same way: polars'
+    to_lowercase follows a newer Unicode than some Pythons (U+A7CB, added in Unicode 16,
+    lower-cases to U+0264 there, and stays itself in Python 3.11), and a campaign must be found
+    by its own name."""
+    names = [name, "plain"]
+    catalog = _catalog_for(["c1", "c2"], names)
+    for q in (name, name.upper(), name.lower(), name[-3:], "\u0264"):
+        expected = [i for i, n in enumerate(names) if q.lower() in f"c{i + 1}" or q.lower() in n.lower()]
+        assert catalog.page(q, "campaign_id", 0, 50) == (len(expected), expected), q
+
+
 # --- the canonical reader of /campaigns -------------------------------------------------------
 
 

@@ -47,6 +47,16 @@ FEW = 4096  # matches put in order by their ranks; more are found along the sort
 CHECK_IN_PYTHON = 2048  # candidates of a longer needle checked with `in`; more with polars
 
 
+def _lowered(texts: pl.Series) -> pl.Series:
+    """`texts` lower-cased by `str.lower` (ASCII ones by polars: the same there, and faster)."""
+    lowered = texts.str.to_lowercase()
+    odd = ~texts.str.contains(r"^[\x00-\x7f]*$")
+    if not odd.any():
+        return lowered
+    where = odd.arg_true()
+    return lowered.scatter(where, [text.lower() for text in texts.gather(where).to_list()])
+
+
 class Matches:
     """The campaigns a search matched: a count, and their positions (ascending) or a mask,
     each made from the other when first asked for."""
@@ -87,8 +97,10 @@ class CampaignCatalog:
         campaigns = campaign_performance.select(CAMPAIGN_COLUMNS)
         self.campaigns = campaigns
         self.few, self.check_in_python = few, check_in_python
-        self.id_lower = campaigns["campaign_id"].str.to_lowercase()
-        self.name_lower = campaigns["campaign_name"].fill_null("").str.to_lowercase()
+        # lower-cased by Python's str.lower, as the needle is (`page`): polars' to_lowercase
+        # follows a newer Unicode than this Python, and the two must fold a letter alike
+        self.id_lower = _lowered(campaigns["campaign_id"])
+        self.name_lower = _lowered(campaigns["campaign_name"].fill_null(""))
         # one string per campaign to search: a needle without the separator cannot span both
         self.haystack = pl.select(pl.concat_str([self.id_lower, self.name_lower], separator=_SEPARATOR)).to_series()
         self.positions = pl.int_range(0, campaigns.height, dtype=pl.UInt32, eager=True)
