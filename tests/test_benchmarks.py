@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -185,6 +186,19 @@ def test_a_fixture_of_many_plain_entries_takes_the_quick_decode_and_a_repeated_k
     inner = body[:-1] + b', "x": {"min_ctr": "bad", "min_ctr": 0.5, "min_roas": 1}}'
     assert fixture_thresholds(inner, "f", quick=True) is None
     assert _careful(inner) == f"f: key 'min_ctr' {REPEATED}"
+
+
+def test_a_fixture_nested_near_the_recursion_limit_is_left_to_the_careful_decode() -> None:
+    """The careful decode runs a frame deeper than the quick one (and calls its hook in every
+    object): at a nesting the quick decode just passes it can meet the recursion limit, so a
+    quick table is never kept for a nested document (a careful refusal stays a refusal)."""
+    limit = sys.getrecursionlimit()
+    for inner in ("0", "{}"):
+        for depth in range(max(1, limit - 400), limit + 10):
+            body = ('{"c":{"min_ctr":0.5,"min_roas":1,"x":' + "[" * depth + inner + "]" * depth + "}}").encode()
+            quick = fixture_thresholds(body, "f", quick=True)
+            if quick is not None:
+                assert quick == _careful(body), (inner, depth)
 
 
 # --- HTTP mode, against a real server on 127.0.0.1 -------------------------------------------
