@@ -61,6 +61,19 @@ def test_a_damaged_rollup_file_is_refused_with_its_name(published: Path) -> None
         verify_in_child(build_)
 
 
+def test_a_damaged_campaign_performance_rollup_leaves_the_build_as_damaged(published: Path) -> None:
+    """The explorer reads campaign_performance on its first request: when it fails its sha256
+    there, the store is marked damaged as for a failed read of its serving file, so the service
+    serves the previous verified build instead of answering every explorer request with a 503."""
+    build_ = find_published(published.parents[1])
+    assert build_ is not None
+    store = RollupStore.verified(build_)
+    (published / "campaign_performance.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(RollupUnavailable, match=r"campaign_performance\.parquet does not match its sha256"):
+        store.catalog  # noqa: B018 (the read is the test)
+    assert store.damaged is not None and "campaign_performance.parquet" in store.damaged
+
+
 def test_a_rollup_missing_a_column_is_refused(published: Path) -> None:
     path = published / "daily_anomalies.parquet"
     pl.read_parquet(path).drop("roas").write_parquet(path)

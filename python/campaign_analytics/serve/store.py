@@ -130,7 +130,11 @@ class RollupStore:
             if self._frames is not None:
                 self._campaigns = self._frames["campaign_performance"]
             else:
-                self._campaigns = read_verified_rollup(self.build, "campaign_performance")
+                try:
+                    self._campaigns = read_verified_rollup(self.build, "campaign_performance")
+                except BuildCorrupt as exc:  # the build is left as when a read of its serving file fails
+                    self.serving.damaged = self.serving.damaged or exc.detail
+                    raise
         return self._campaigns
 
     @property
