@@ -50,7 +50,7 @@ CHECK_IN_PYTHON = 2048  # candidates of a longer needle checked with `in`; more 
 def _lowered(texts: pl.Series) -> pl.Series:
     """`texts` lower-cased by `str.lower` (ASCII ones by polars: the same there, and faster)."""
     lowered = texts.str.to_lowercase()
-    odd = ~texts.str.contains(r"^[\x00-\x7f]*$")
+    odd = texts.str.len_bytes() != texts.str.len_chars()
     if not odd.any():
         return lowered
     where = odd.arg_true()
