@@ -10,7 +10,7 @@ serving floors and not (DECISIONS.md, "FastAPI idioms and the tricks that remain
 
 So `CanonicalRoute` asks the route's reader first: a reader looks at the raw path and query
 and returns the keyword arguments of the route function when every value is already in the
-form the declarations would produce (a non-empty id, a `limit` of one to three ASCII digits in
+form the declarations would produce (a non-empty id, a count in ASCII digits with no leading zero, in
 range, a `format` the route offers, nothing else), or None, and then the request goes the
 declared way. A reader never refuses a request itself, so no answer differs between the two
 ways (tests send each query both ways and compare the bytes).
@@ -73,7 +73,16 @@ def campaign_path_only(request: Request) -> dict[str, Any] | None:
     return {"campaign_id": campaign_id, "service": service_of(request), "fmt": "json"}
 
 
-LIMIT_DIGITS = 3  # 100 is the largest limit
+def canonical_count(text: str | None, default: int, low: int, high: int) -> int | None:
+    """A count written as FastAPI would read it to the same number: ASCII digits, no sign, no
+    leading zero (at most 9 digits), within [low, high]; `default` when absent; None for
+    anything else (the request then goes the declared way)."""
+    if text is None:
+        return default
+    if not (0 < len(text) <= 9 and text.isascii() and text.isdigit()) or (text[0] == "0" and text != "0"):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
 
 
 def top_query(limit_min: int, limit_max: int, limit_default: int) -> Reader:
@@ -85,13 +94,9 @@ def top_query(limit_min: int, limit_max: int, limit_default: int) -> Reader:
         if not campaign_id or len(query) > 3:
             return None
         raw_limit = query.get("limit")
-        limit = limit_default
-        if raw_limit is not None:
-            if not (len(raw_limit) <= LIMIT_DIGITS and raw_limit.isascii() and raw_limit.isdigit()):
-                return None
-            limit = int(raw_limit)
-            if not limit_min <= limit <= limit_max:
-                return None
+        limit = canonical_count(raw_limit, limit_default, limit_min, limit_max)
+        if limit is None:
+            return None
         fmt = query.get("format", "json")
         if fmt not in ("json", "csv") or len(query) != 1 + (raw_limit is not None) + ("format" in query):
             return None

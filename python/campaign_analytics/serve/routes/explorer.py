@@ -36,7 +36,7 @@ from starlette.types import Scope
 
 from campaign_analytics.anomalies import alert_issues
 from campaign_analytics.serve.catalog import CAMPAIGN_COLUMNS, DAY_COLUMNS
-from campaign_analytics.serve.routes.canonical import CanonicalRoute, reads
+from campaign_analytics.serve.routes.canonical import CanonicalRoute, canonical_count, reads
 from campaign_analytics.serve.routes.common import (
     BENCHMARK_FAILED,
     CSV_TOO,
@@ -103,17 +103,6 @@ SORTS = frozenset(get_args(Sort))
 PAGE_MAX = 500  # /campaigns?limit=
 
 
-def _canonical_count(text: str | None, default: int, low: int, high: int) -> int | None:
-    """A count written as FastAPI would read it to the same number: ASCII digits, no sign, no
-    leading zero (at most 9 digits), within [low, high]; None for anything else."""
-    if text is None:
-        return default
-    if not (0 < len(text) <= 9 and text.isascii() and text.isdigit()) or (text[0] == "0" and text != "0"):
-        return None
-    value = int(text)
-    return value if low <= value <= high else None
-
-
 def campaigns_query(request: Request) -> dict[str, Any] | None:
     """`/campaigns[?q=..][&sort=..][&limit=N][&offset=N][&format=json|csv]`, each at most
     once; anything else goes the declared way (and gets FastAPI's answer, a 422 included)."""
@@ -121,8 +110,8 @@ def campaigns_query(request: Request) -> dict[str, Any] | None:
     if len(query.multi_items()) != len(query) or not query.keys() <= {"q", "sort", "limit", "offset", "format"}:
         return None
     sort, fmt = query.get("sort", "campaign_id"), query.get("format", "json")
-    limit = _canonical_count(query.get("limit"), 50, 1, PAGE_MAX)
-    offset = _canonical_count(query.get("offset"), 0, 0, 999_999_999)
+    limit = canonical_count(query.get("limit"), 50, 1, PAGE_MAX)
+    offset = canonical_count(query.get("offset"), 0, 0, 999_999_999)
     if sort not in SORTS or fmt not in ("json", "csv") or limit is None or offset is None:
         return None
     return {
