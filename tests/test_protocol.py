@@ -15,7 +15,6 @@ import pickle
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,7 +36,7 @@ from campaign_analytics.messages import escape_controls
 from campaign_analytics.serve.app import create_app
 from campaign_analytics.settings import ServerLimits, Settings
 from tests.support.datasets import REPO, VISIBLE
-from tests.support.live_server import free_port
+from tests.support.live_server import free_port, serve
 from tests.support.waits import wait_for
 
 LIMITS = ServerLimits(max_header_bytes=16 * 1024, header_timeout_seconds=0.5)
@@ -47,23 +46,9 @@ GENEROUS = 5.0  # seconds: an upper bound on anything that should take well unde
 @contextlib.contextmanager
 def running(app: Any, limits: ServerLimits = LIMITS) -> Iterator[int]:
     """uvicorn with the bounded protocol on a free port of 127.0.0.1; yields the port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app, http=bounded_protocol(limits), log_config=None, log_level="info", lifespan="on", timeout_keep_alive=5
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started or not thread.is_alive(), timeout=30, message="uvicorn did not start")
-    if not server.started:
-        raise RuntimeError("uvicorn did not start")
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    config = {"http": bounded_protocol(limits), "log_config": None, "log_level": "info", "timeout_keep_alive": 5}
+    with serve(app, **config) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
+def serve(app: Any, **config: Any) -> Iterator[str]:
+    """`app` under uvicorn on a free port of 127.0.0.1 (lifespan on; `config`: more
+    `uvicorn.Config` arguments, log_level "warning" unless given); yields the base URL."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, **{"log_level": "warning", "lifespan": "on", **config}))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     wait_for(lambda: server.started or not thread.is_alive(), timeout=30, message="uvicorn did not start")
@@ -38,6 +40,7 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
         sock.close()
 
 
