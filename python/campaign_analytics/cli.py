@@ -252,9 +252,12 @@ def _no_space(exc: BaseException) -> bool:
 
 def _write(stream: Any, text: str) -> None:
     """Print, and when the reader has gone (`... | head`), stop writing quietly: the build is
-    published either way, and a BrokenPipe traceback would say otherwise."""
+    published either way, and a BrokenPipe traceback would say otherwise. The line and its
+    newline go in one write: `print` writes them apart, and a log line from the server's thread
+    (same stream) could land between them."""
     try:
-        print(text, file=stream, flush=True)
+        stream.write(text + "\n")
+        stream.flush()
     except BrokenPipeError:
         # Python flushes stdout again at exit; point it at /dev/null so that fails silently too.
         devnull = os.open(os.devnull, os.O_WRONLY)
